@@ -1,0 +1,1 @@
+"""aispend: team AI spend reporting and alerts for Slack."""

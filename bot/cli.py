@@ -1,0 +1,167 @@
+"""The `aispend` command. Parses argv, builds what a subcommand needs, and prints answers.
+
+Known errors print one clear line (or a few) and exit 2 for bad input, 1 for everything else;
+only a bug shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot import cli_commands as commands
+from bot.errors import AispendError, ConfigError, InputError, UsageError
+
+Handler = Callable[[argparse.Namespace], int]
+
+EPILOG = "Run `aispend COMMAND --help` for the options of each command."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aispend",
+        description="Know what your company spends on AI: store, price, report.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_demo(sub)
+    _add_ingest(sub)
+    _add_report(sub)
+    _add_db(sub)
+    _add_prices(sub)
+    return parser
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Handler,
+    help_text: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=description or help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _add_database_option(parser: argparse.ArgumentParser, default_note: str) -> None:
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help=f"store to use, e.g. sqlite:///aispend.db or postgresql://... ({default_note})",
+    )
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "demo",
+        commands.demo,
+        "load weeks of realistic synthetic activity and show what the team spent",
+        "Build a fresh demo store from seeded synthetic activity (cost reports, request "
+        "events, a restatement, same-day estimates) and print spend by provider, model, "
+        "feature and team. Needs no accounts and no network.",
+    )
+    _add_database_option(p, "default: sqlite:///aispend-demo.db, replaced on each run")
+    p.add_argument("--days", type=int, default=42, help="days of activity (default 42)")
+    p.add_argument("--events-per-day", type=int, default=4000, help="weekday requests at start")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+
+
+def _add_ingest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "ingest",
+        commands.ingest,
+        "store request-level events from JSON lines, CSV or OTLP/JSON",
+        "Store request events, priced at their timestamp. Every bad line is reported with "
+        "its number and reason and every good line is stored; a request_id already stored "
+        "is skipped, so running the same file twice changes nothing. Exit status 1 when "
+        "some lines were bad.",
+    )
+    p.add_argument("file", help="the file to read, or - for standard input")
+    p.add_argument(
+        "--format",
+        choices=["auto", "jsonl", "csv", "otlp"],
+        default="auto",
+        help="input format (default: from the file name and its first line)",
+    )
+    p.add_argument("--source", default="events", help="dedupe scope for request ids")
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "report",
+        commands.report,
+        'spend for a period, e.g. aispend report "week by provider"',
+        "Answer a spend question in the /aispend grammar. Examples: "
+        '"week by provider", "last month by team", "30d by model provider:openai", '
+        '"top week by feature", "2026-11-01..2026-11-15 by customer team:growth".',
+    )
+    p.add_argument("words", nargs="*", help="the question (run `aispend report help`)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_db(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("db", help="create or migrate the store", description="Manage the store.")
+    db_sub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = _command(db_sub, "upgrade", commands.db_upgrade, "apply every pending migration")
+    _add_database_option(up, "default: DATABASE_URL or sqlite:///aispend.db")
+    cur = _command(db_sub, "current", commands.db_current, "show the store's revision")
+    _add_database_option(cur, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_prices(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("prices", help="list unpriced models or look up a price")
+    prices_sub = p.add_subparsers(dest="prices_command", metavar="ACTION", required=True)
+    unpriced = _command(
+        prices_sub,
+        "unpriced",
+        commands.prices_unpriced,
+        "models seen with usage but no known price",
+        "List models that have usage but no price (neither genai-prices nor an override in "
+        "aispend.toml). Their requests are counted but never priced at $0.",
+    )
+    unpriced.add_argument("words", nargs="*", help="a period (default 30d)")
+    _add_database_option(unpriced, "default: DATABASE_URL or sqlite:///aispend.db")
+    lookup = _command(
+        prices_sub, "lookup", commands.prices_lookup, "show the price aispend uses for a model"
+    )
+    lookup.add_argument("provider")
+    lookup.add_argument("model")
+    lookup.add_argument("--date", help="YYYY-MM-DD (default today)")
+    lookup.add_argument("--tier", default="", help="service tier, e.g. flex or priority")
+    lookup.add_argument("--batch", action="store_true", help="batch pricing")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        status: int = args.handler(args)
+    except (UsageError, ConfigError, InputError) as e:
+        print(f"aispend: {e}", file=sys.stderr)
+        return 2
+    except AispendError as e:
+        print(f"aispend: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("aispend: interrupted; every batch already written is kept", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+    return status
+
+
+__all__ = ["Path", "build_parser", "main"]

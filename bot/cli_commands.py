@@ -1,0 +1,228 @@
+"""What each `aispend` subcommand does: build its parts from settings, call the core, print."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import ExitStack
+from datetime import date, timedelta
+from typing import IO
+
+from sqlalchemy import Connection, Engine
+
+from bot import render
+from bot.clock import SystemClock
+from bot.config import Settings, TeamFile, load_settings, load_team_file
+from bot.domain import DateRange, SpendQuery
+from bot.errors import UsageError
+from bot.ingest.readers import Format, iter_parsed
+from bot.ingest.writer import IngestReport
+from bot.ingest.writer import ingest as ingest_parsed
+from bot.pricing import PriceBook, PriceKey
+from bot.progress import Progress
+from bot.providers import resolve_provider
+from bot.slack.commands import HELP_TEXT, Command, Verb, parse_command, resolve_period, to_query
+from bot.store import queries
+from bot.store.attribution import load_attribution
+from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
+
+SHOWN_BAD_LINES = 50
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
+    return make_engine(args.database or settings.database_url)
+
+
+def _price_book(team_file: TeamFile) -> PriceBook:
+    return PriceBook(team_file.prices.overrides, team_file.prices.discounts)
+
+
+def _today() -> date:
+    return SystemClock().now().date()
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    engine = _engine(args, _settings())
+    upgrade(engine)
+    print(
+        f"store {engine.url.render_as_string(hide_password=True)} is at revision {head_revision()}"
+    )
+    return 0
+
+
+def db_current(args: argparse.Namespace) -> int:
+    engine = _engine(args, _settings())
+    current, head = current_revision(engine), head_revision()
+    state = "up to date" if current == head else f"behind {head}: run `aispend db upgrade`"
+    print(f"revision {current or 'none'} ({state})")
+    return 0 if current == head else 1
+
+
+def ingest(args: argparse.Namespace) -> int:
+    settings = _settings()
+    team_file = load_team_file(settings.aispend_config)
+    engine = _engine(args, settings)
+    require_current(engine)
+    with engine.connect() as connection:
+        attribution = load_attribution(connection)
+    with ExitStack() as stack:
+        stream, name = _open_input(args.file, stack)
+        progress = stack.enter_context(Progress(f"ingesting {name}", _size(stream)))
+        shown = _BadLinePrinter(name)
+        report = ingest_parsed(
+            engine,
+            iter_parsed(stream, Format(args.format), source=args.source, name=name),
+            prices=_price_book(team_file),
+            attribution=attribution,
+            on_bad=shown,
+            on_batch=lambda _r: progress.update(_position(stream)),
+        )
+    shown.finish()
+    print(_ingest_summary(report))
+    return 1 if report.bad else 0
+
+
+def _open_input(path: str, stack: ExitStack) -> tuple[IO[bytes], str]:
+    if path == "-":
+        return sys.stdin.buffer, "<stdin>"
+    try:
+        return stack.enter_context(open(path, "rb")), path
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+
+
+def _size(stream: IO[bytes]) -> int | None:
+    try:
+        if stream.seekable():
+            end = stream.seek(0, 2)
+            stream.seek(0)
+            return end
+    except OSError:
+        pass
+    return None
+
+
+def _position(stream: IO[bytes]) -> int | None:
+    try:
+        return stream.tell() if stream.seekable() else None
+    except OSError:
+        return None
+
+
+class _BadLinePrinter:
+    """Prints the first bad lines as FILE:LINE: reason, then says how many more there were."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.count = name, 0
+
+    def __call__(self, line: int, reason: str) -> None:
+        self.count += 1
+        if self.count <= SHOWN_BAD_LINES:
+            print(f"{self.name}:{line}: {reason}", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.count > SHOWN_BAD_LINES:
+            print(f"... and {self.count - SHOWN_BAD_LINES:,} more bad lines", file=sys.stderr)
+
+
+def _ingest_summary(report: IngestReport) -> str:
+    parts = [f"stored {report.stored:,} events"]
+    if report.duplicates:
+        parts.append(f"{report.duplicates:,} already stored")
+    if report.bad:
+        parts.append(f"{report.bad:,} bad lines (not stored)")
+    if report.unpriced:
+        parts.append(f"{report.unpriced:,} with no known price (see `aispend prices unpriced`)")
+    return ", ".join(parts)
+
+
+def report(args: argparse.Namespace) -> int:
+    command = parse_command(" ".join(args.words))
+    if command.verb is Verb.HELP:
+        print(HELP_TEXT)
+        return 0
+    if command.verb not in (Verb.REPORT, Verb.TOP):
+        raise UsageError(
+            f'"{command.verb.value}" is answered in Slack; on the command line: report, top, help'
+        )
+    engine = _engine(args, _settings())
+    require_current(engine)
+    with engine.connect() as connection:
+        text = _answer(connection, command, args.format)
+    print(text)
+    return 0
+
+
+def _answer(connection: Connection, command: Command, fmt: str) -> str:
+    query = to_query(command, _today())
+    title = f"AI spend, {command.period.label()} ({_days(query.period)})"
+    if command.verb is Verb.TOP:
+        return _top(connection, query, title)
+    spent = queries.spend(connection, query)
+    if fmt == "csv":
+        return render.report_csv(spent).rstrip("\n")
+    if fmt == "json":
+        return render.report_json(spent, title)
+    return render.report_table(spent, title)
+
+
+def _days(period: DateRange) -> str:
+    last = period.end - timedelta(days=1)
+    return period.start.isoformat() if last == period.start else f"{period.start}..{last}"
+
+
+def _top(connection: Connection, query: SpendQuery, title: str) -> str:
+    if not query.group_by:
+        raise UsageError("top needs a dimension, e.g. `top week by feature`")
+    span = query.period.end - query.period.start
+    previous = DateRange(query.period.start - span, query.period.start)
+    movers = queries.top_movers(connection, query, previous)
+    return render.movers_table(
+        movers, query, f"What moved most: {title}, against {_days(previous)}"
+    )
+
+
+def prices_unpriced(args: argparse.Namespace) -> int:
+    command = parse_command(" ".join(args.words) or "30d")
+    period = resolve_period(command.period, _today())
+    engine = _engine(args, _settings())
+    require_current(engine)
+    with engine.connect() as connection:
+        models = queries.unpriced_models(connection, period)
+    print(render.unpriced_table(models, _days(period)))
+    return 0
+
+
+def prices_lookup(args: argparse.Namespace) -> int:
+    settings = _settings()
+    book = _price_book(load_team_file(settings.aispend_config))
+    day = _parse_day(args.date) if args.date else _today()
+    provider = resolve_provider(args.provider)
+    if provider is None:
+        raise UsageError(f"unknown provider {args.provider!r}")
+    rates = book.rates(PriceKey(provider, args.model, day, args.tier, args.batch))
+    print(render.rates_text(provider, args.model, day, rates))
+    return 0 if rates is not None else 1
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as e:
+        raise UsageError(f"--date must be YYYY-MM-DD, got {text!r}") from e
+
+
+def demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(
+        args.database or "sqlite:///aispend-demo.db",
+        days=args.days,
+        events_per_day=args.events_per_day,
+        seed=args.seed,
+        today=_today(),
+    )

@@ -1,0 +1,149 @@
+"""Frozen dataclasses and enums shared by every layer. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Dimension(StrEnum):
+    """What spend can be grouped or filtered by. The value is the word people type."""
+
+    PROVIDER = "provider"
+    MODEL = "model"
+    PROJECT = "project"
+    KEY = "key"
+    TEAM = "team"
+    FEATURE = "feature"
+    CUSTOMER = "customer"
+    ENVIRONMENT = "environment"
+
+    @property
+    def column(self) -> str:
+        """The column that holds this dimension in events, cost lines and rollups."""
+        return "api_key" if self is Dimension.KEY else self.value
+
+
+# Dimensions that only request-level events carry; provider cost reports never do.
+EVENT_ONLY_DIMENSIONS = frozenset({Dimension.FEATURE, Dimension.CUSTOMER, Dimension.ENVIRONMENT})
+
+
+class Origin(StrEnum):
+    """Where a dollar figure came from."""
+
+    BILLED = "billed"  # the provider's own cost report: the source of truth
+    ESTIMATED = "estimated"  # the provider's token usage, priced by us until billed cost lands
+    REPORTED = "reported"  # request-level events our apps pushed, priced by us
+
+
+class EventStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """One request an app reported. Token counts follow the normalization rule:
+    tokens_in includes cache reads and writes, which are subsets of it."""
+
+    ts: datetime
+    request_id: str
+    provider: str
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    source: str = "events"
+    project: str = ""
+    api_key: str = ""
+    feature: str = ""
+    team: str = ""
+    customer: str = ""
+    environment: str = ""
+    service_tier: str = ""
+    batch: bool = False
+    latency_ms: int | None = None
+    status: EventStatus = EventStatus.OK
+    cost: Decimal | None = None  # set only when the app itself reported a cost
+
+
+@dataclass(frozen=True, slots=True)
+class CostLine:
+    """What a provider billed (or reported in tokens) for one bucket and set of dimensions.
+
+    The natural key is source, bucket_start, bucket_hours and every dimension field, so
+    re-pulling a window replaces rows instead of adding to them. `cost` None means unpriced.
+    """
+
+    source: str
+    provider: str
+    bucket_start: datetime
+    bucket_hours: int = 24
+    project: str = ""
+    api_key: str = ""
+    model: str = ""
+    service_tier: str = ""
+    batch: bool = False
+    line_item: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    requests: int = 0
+    cost: Decimal | None = None
+    currency: str = "USD"
+    estimated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    """Whole UTC days, half-open: [start, end)."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"empty date range {self.start}..{self.end}")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    dimension: Dimension
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SpendQuery:
+    """A question the query layer answers from rollups."""
+
+    period: DateRange
+    group_by: tuple[Dimension, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    origin: Origin | None = None  # None: billed where it exists, else the best available
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    keys: tuple[str, ...]
+    cost: Decimal
+    requests: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    unpriced_requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SpendReport:
+    query: SpendQuery
+    origin: Origin | None
+    rows: tuple[SpendRow, ...] = field(default_factory=tuple)
+    total: Decimal = Decimal(0)
+    unpriced_requests: int = 0

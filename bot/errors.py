@@ -1,0 +1,48 @@
+"""The one error tree of aispend.
+
+    AispendError
+      ConfigError        a bad setting or aispend.toml value; names the field and the file
+      UsageError         bad words from a person (command line or /aispend); message is shown as is
+      InputError         a bad line of ingested input; carries the line number and the reason
+      StoreError         the store is missing, too old, or refused a write
+      PricingError       a price override that cannot be applied
+
+Each layer translates the errors of the libraries it uses into these at its boundary and
+re-raises `from` the original, so a traceback is never lost.
+"""
+
+from __future__ import annotations
+
+
+class AispendError(Exception):
+    """Root of every error aispend raises on purpose."""
+
+
+class ConfigError(AispendError):
+    """A setting or an aispend.toml value is wrong; the message names the field and the file."""
+
+
+class UsageError(AispendError):
+    """Bad words from a person. `suggestion` is the closest valid word, when there is one."""
+
+    def __init__(self, message: str, *, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.suggestion = suggestion
+
+
+class InputError(AispendError):
+    """One bad record of ingested input."""
+
+    def __init__(self, reason: str, *, line: int | None = None) -> None:
+        super().__init__(reason if line is None else f"line {line}: {reason}")
+        self.reason = reason
+        self.line = line
+
+
+class StoreError(AispendError):
+    """The store is unreachable, not migrated, or refused a write."""
+
+
+class PricingError(AispendError):
+    """A price override or discount in aispend.toml cannot be applied."""

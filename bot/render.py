@@ -1,0 +1,156 @@
+"""Reports as text for people, CSV and JSON for scripts. Pure functions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+
+from bot.domain import Origin, SpendQuery, SpendReport
+from bot.money import format_usd
+from bot.pricing import RATE_PER_MTOK, Rates
+from bot.store.queries import Mover, UnpricedModel
+
+_ORIGIN_NOTE = {
+    None: "billed cost where providers have reported it, else estimates and app events",
+    Origin.BILLED: "billed cost",
+    Origin.ESTIMATED: "estimated from provider token usage",
+    Origin.REPORTED: "from request events your apps reported",
+}
+
+
+def report_table(report: SpendReport, title: str) -> str:
+    """An aligned text table with a share column and a total line."""
+    headers = [d.value for d in report.query.group_by] or ["total"]
+    body = [_cells(report, row.keys or ("all",), row.cost, row.requests) for row in report.rows]
+    lines = [f"{title}  ({_ORIGIN_NOTE[report.origin]})", ""]
+    if not body:
+        return "\n".join([*lines, "No spend recorded for this period."])
+    lines += _aligned([[*headers, "cost", "share", "requests"], *body])
+    lines += ["", f"Total {format_usd(report.total)}"]
+    if report.unpriced_requests:
+        lines.append(
+            f"{report.unpriced_requests:,} requests have no known price and are not in the total"
+            " (see `aispend prices unpriced`)"
+        )
+    return "\n".join(lines)
+
+
+def _cells(report: SpendReport, keys: Sequence[str], cost: Decimal, requests: int) -> list[str]:
+    share = f"{cost / report.total:.0%}" if report.total else "-"
+    return [*(k or "(none)" for k in keys), format_usd(cost), share, f"{requests:,}"]
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    numeric = {len(widths) - 3, len(widths) - 2, len(widths) - 1}
+    out = []
+    for row in rows:
+        cells = [
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def report_csv(report: SpendReport) -> str:
+    """Exact decimal costs, one row per group, for spreadsheets and scripts."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    headers = [d.value for d in report.query.group_by]
+    writer.writerow(
+        [*headers, "cost_usd", "requests", "tokens_in", "tokens_out", "unpriced_requests"]
+    )
+    for row in report.rows:
+        writer.writerow(
+            [
+                *row.keys,
+                str(row.cost),
+                row.requests,
+                row.tokens_in,
+                row.tokens_out,
+                row.unpriced_requests,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def report_json(report: SpendReport, title: str) -> str:
+    """Costs as decimal strings, never floats."""
+    period = report.query.period
+    payload = {
+        "title": title,
+        "start": period.start.isoformat(),
+        "end_exclusive": period.end.isoformat(),
+        "origin": report.origin.value if report.origin else "best",
+        "group_by": [d.value for d in report.query.group_by],
+        "total_usd": str(report.total),
+        "unpriced_requests": report.unpriced_requests,
+        "rows": [
+            {
+                "keys": list(row.keys),
+                "cost_usd": str(row.cost),
+                "requests": row.requests,
+                "tokens_in": row.tokens_in,
+                "tokens_out": row.tokens_out,
+                "unpriced_requests": row.unpriced_requests,
+            }
+            for row in report.rows
+        ],
+    }
+    return json.dumps(payload, indent=2)
+
+
+def movers_table(movers: Sequence[Mover], query: SpendQuery, title: str) -> str:
+    """The largest changes first, with before, after and the change."""
+    if not movers:
+        return f"{title}\n\nNothing moved."
+    headers = [d.value for d in query.group_by]
+    rows = [[*headers, "before", "after", "change"]]
+    for m in movers:
+        sign = "+" if m.change > 0 else "-"
+        rows.append(
+            [
+                *(k or "(none)" for k in m.keys),
+                format_usd(m.before),
+                format_usd(m.after),
+                f"{sign}{format_usd(abs(m.change))}",
+            ]
+        )
+    return "\n".join([title, "", *_aligned(rows)])
+
+
+def unpriced_table(models: Sequence[UnpricedModel], period_label: str) -> str:
+    """Models with usage and no price; their requests are never counted as $0."""
+    if not models:
+        return f"Every model used in {period_label} has a price."
+    rows = [["provider", "model", "requests", "tokens in", "tokens out"]]
+    rows += [[m.provider, m.model, f"{m.requests:,}", f"{m.tokens_in:,}", f"{m.tokens_out:,}"]
+             for m in models]  # fmt: skip
+    hint = (
+        "Add a price in aispend.toml, e.g.\n  [[prices.overrides]]\n"
+        f'  provider = "{models[0].provider}"\n  model = "{models[0].model}"\n'
+        '  input_mtok = "0.50"\n  output_mtok = "1.50"'
+    )
+    return "\n".join([f"Usage with no known price, {period_label}:", "", *_aligned(rows), "", hint])
+
+
+def rates_text(provider: str, model: str, day: date, rates: Rates | None) -> str:
+    """The per-million-token prices aispend applies for one model on one day."""
+    if rates is None:
+        return f"No price known for {provider} {model} on {day}: its usage is stored as unpriced."
+    lines = [f"{provider} {model} on {day} ({rates.version}), USD per million tokens:"]
+    named = {"input": rates.input, "output": rates.output}
+    named |= {"cache read": rates.cache_read, "cache write": rates.cache_write}
+    for name, rate in named.items():
+        tiers = "".join(f", {per_mtok(r)} above {start:,} input tokens" for start, r in rate.tiers)
+        lines.append(f"  {name:<12}{per_mtok(rate.base)}{tiers}")
+    return "\n".join(lines)
+
+
+def per_mtok(rate_units: int) -> str:
+    return f"${(Decimal(rate_units) / RATE_PER_MTOK).normalize():f}"

@@ -1,0 +1,1 @@
+"""The Slack face of aispend: the /aispend command grammar, replies and alerts."""

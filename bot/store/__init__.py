@@ -1,0 +1,1 @@
+"""The spend store: tables, engine, migrations, bulk writes with rollups, and queries."""

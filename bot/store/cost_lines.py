@@ -1,0 +1,137 @@
+"""Storing provider cost lines: upserts by natural key, so a restated bucket replaces the old
+value, and the touched slice of the rollups is summed again in the same transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.domain import CostLine, Origin
+from bot.errors import StoreError
+from bot.money import to_units
+from bot.pricing import PriceBook, PriceKey, TokenTotals
+from bot.store.attribution import Attribution
+from bot.store.models import CostLine as CostLineRow
+from bot.store.rollups import RollupSums, replace_rollups
+
+NATURAL_KEY = (
+    "source", "bucket_start", "bucket_hours", "provider", "project", "api_key", "model",
+    "service_tier", "batch", "line_item",
+)  # fmt: skip
+_TABLE = CostLineRow.__table__  # type: ignore[attr-defined]
+
+
+def store_cost_lines(
+    connection: Connection,
+    lines: Sequence[CostLine],
+    *,
+    attribution: Attribution,
+    prices: PriceBook,
+    fetched_at: datetime,
+) -> int:
+    """Upsert the lines and rebuild the rollups they touch; returns how many were written."""
+    for line in lines:
+        _check(line)
+    rows = [_row(_priced(line, prices), attribution, fetched_at) for line in lines]
+    if not rows:
+        return 0
+    _upsert(connection, rows)
+    for (origin, provider), days in _slices(lines).items():
+        _rebuild(connection, origin, provider, days)
+    return len(rows)
+
+
+def _check(line: CostLine) -> None:
+    if line.currency != "USD":
+        raise StoreError(f"{line.source}: cost in {line.currency}; only USD is stored so far")
+    if line.bucket_hours not in (1, 24) or line.bucket_start.tzinfo is None:
+        raise StoreError(f"{line.source}: buckets must be aware UTC hours or days")
+    if line.bucket_hours == 24 and line.bucket_start.astimezone(UTC).hour != 0:
+        raise StoreError(f"{line.source}: a daily bucket must start at 00:00 UTC")
+
+
+def _priced(line: CostLine, prices: PriceBook) -> CostLine:
+    """A token-only line gets a list-price estimate and is marked estimated."""
+    if line.cost is not None or not (line.tokens_in or line.tokens_out):
+        return line
+    key = PriceKey(
+        line.provider, line.model, line.bucket_start.astimezone(UTC).date(),
+        line.service_tier, line.batch,
+    )  # fmt: skip
+    usage = TokenTotals(
+        line.tokens_in, line.tokens_out, line.cache_read_tokens, line.cache_write_tokens,
+        line.requests,
+    )  # fmt: skip
+    cost = prices.price_total(key, usage)
+    return line if cost is None else dataclasses.replace(line, cost=cost, estimated=True)
+
+
+def _row(line: CostLine, attribution: Attribution, fetched_at: datetime) -> dict[str, Any]:
+    owner = attribution.resolve(line.provider, line.project, line.api_key)
+    row = {f.name: getattr(line, f.name) for f in dataclasses.fields(line)}
+    row.update(team=owner.team, feature=owner.feature, fetched_at=fetched_at)
+    return row
+
+
+def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(_TABLE)
+    updated = [c for c in rows[0] if c not in NATURAL_KEY]
+    statement = statement.on_conflict_do_update(
+        index_elements=list(NATURAL_KEY),
+        set_={c: statement.excluded[c] for c in updated},
+    )
+    connection.execute(statement, rows)
+
+
+def _origin(line: CostLine) -> Origin:
+    return Origin.ESTIMATED if line.estimated else Origin.BILLED
+
+
+def _slices(lines: Sequence[CostLine]) -> dict[tuple[Origin, str], set[date]]:
+    """The (origin, provider) slices and days the lines touch. A line that turned from
+    estimated to billed touches both origins."""
+    touched: dict[tuple[Origin, str], set[date]] = {}
+    for line in lines:
+        day = line.bucket_start.astimezone(UTC).date()
+        for origin in (Origin.BILLED, Origin.ESTIMATED):
+            touched.setdefault((origin, line.provider), set()).add(day)
+    return touched
+
+
+def _rebuild(connection: Connection, origin: Origin, provider: str, days: set[date]) -> None:
+    first, last = min(days), max(days)
+    query = select(_TABLE).where(
+        _TABLE.c.provider == provider,
+        _TABLE.c.estimated == (origin is Origin.ESTIMATED),
+        _TABLE.c.bucket_start >= _midnight(first),
+        _TABLE.c.bucket_start < _midnight(last + timedelta(days=1)),
+    )
+    sums = RollupSums()
+    for row in connection.execute(query).mappings():
+        day = row["bucket_start"].astimezone(UTC).date()
+        if day in days:
+            _add_line(sums, origin, row, day)
+    replace_rollups(connection, origin=origin.value, provider=provider, days=days, sums=sums)
+
+
+def _add_line(sums: RollupSums, origin: Origin, row: Any, day: date) -> None:
+    dims = (row["provider"], row["model"], row["project"], row["api_key"], row["team"],
+            row["feature"])  # fmt: skip
+    cost = row["cost"]
+    measures = (
+        0 if cost is None else to_units(cost), row["requests"], row["tokens_in"],
+        row["tokens_out"], row["cache_read_tokens"], row["cache_write_tokens"],
+        row["requests"] if cost is None else 0, 0,
+    )  # fmt: skip
+    hour_key = (row["bucket_start"], origin.value, *dims) if row["bucket_hours"] == 1 else None
+    sums.add((day, origin.value, *dims, "", ""), hour_key, measures)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -1,0 +1,171 @@
+"""The tables. Dimension columns hold "" rather than NULL for "none", so natural keys and
+rollup keys compare equal in unique constraints on every database."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.store.types import Money, UTCDateTime
+
+DIM = 256  # the longest dimension value we store; ingest refuses longer ones
+
+
+def _money(*, nullable: bool = False) -> Any:
+    default = None if nullable else Decimal(0)
+    return Field(default=default, sa_type=Money, nullable=nullable)
+
+
+def _big() -> Any:
+    return Field(default=0, sa_type=BigInteger, nullable=False)
+
+
+class UsageEvent(SQLModel, table=True):
+    """One request an app reported, priced at ingest with the price valid at `ts`."""
+
+    __tablename__ = "usage_event"
+    __table_args__ = (UniqueConstraint("source", "request_id", name="uq_usage_event_request"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    request_id: str = Field(max_length=DIM)
+    ts: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    provider: str = Field(max_length=32)
+    model: str = Field(max_length=DIM)
+    project: str = Field(default="", max_length=DIM)
+    api_key: str = Field(default="", max_length=DIM)
+    feature: str = Field(default="", max_length=DIM)
+    team: str = Field(default="", max_length=DIM)
+    customer: str = Field(default="", max_length=DIM)
+    environment: str = Field(default="", max_length=DIM)
+    service_tier: str = Field(default="", max_length=32)
+    batch: bool = False
+    tokens_in: int = _big()
+    tokens_out: int = _big()
+    cache_read_tokens: int = _big()
+    cache_write_tokens: int = _big()
+    latency_ms: int | None = None
+    status: str = Field(default="ok", max_length=8)
+    cost: Decimal | None = _money(nullable=True)
+    price_version: str = Field(default="", max_length=64)
+
+
+class CostLine(SQLModel, table=True):
+    """What a provider billed or reported for one bucket; upserted by its natural key."""
+
+    __tablename__ = "cost_line"
+    __table_args__ = (
+        UniqueConstraint(
+            "source",
+            "bucket_start",
+            "bucket_hours",
+            "provider",
+            "project",
+            "api_key",
+            "model",
+            "service_tier",
+            "batch",
+            "line_item",
+            name="uq_cost_line_natural",
+        ),
+        Index("ix_cost_line_provider_bucket", "provider", "bucket_start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    bucket_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    bucket_hours: int = 24
+    project: str = Field(default="", max_length=DIM)
+    api_key: str = Field(default="", max_length=DIM)
+    model: str = Field(default="", max_length=DIM)
+    service_tier: str = Field(default="", max_length=32)
+    batch: bool = False
+    line_item: str = Field(default="", max_length=DIM)
+    team: str = Field(default="", max_length=DIM)
+    feature: str = Field(default="", max_length=DIM)
+    tokens_in: int = _big()
+    tokens_out: int = _big()
+    cache_read_tokens: int = _big()
+    cache_write_tokens: int = _big()
+    requests: int = _big()
+    cost: Decimal | None = _money(nullable=True)
+    currency: str = Field(default="USD", max_length=3)
+    estimated: bool = False
+    fetched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class _Measures(SQLModel):
+    cost: Decimal = _money()
+    requests: int = _big()
+    tokens_in: int = _big()
+    tokens_out: int = _big()
+    cache_read_tokens: int = _big()
+    cache_write_tokens: int = _big()
+    unpriced_requests: int = _big()
+    error_requests: int = _big()
+
+
+class RollupDay(_Measures, table=True):
+    """Sums per UTC day and every dimension; every report reads these."""
+
+    __tablename__ = "rollup_day"
+
+    day: date = Field(primary_key=True)
+    origin: str = Field(primary_key=True, max_length=16)
+    provider: str = Field(primary_key=True, max_length=32)
+    model: str = Field(primary_key=True, max_length=DIM)
+    project: str = Field(primary_key=True, max_length=DIM)
+    api_key: str = Field(primary_key=True, max_length=DIM)
+    team: str = Field(primary_key=True, max_length=DIM)
+    feature: str = Field(primary_key=True, max_length=DIM)
+    customer: str = Field(primary_key=True, max_length=DIM)
+    environment: str = Field(primary_key=True, max_length=DIM)
+
+
+class RollupHour(_Measures, table=True):
+    """Sums per UTC hour for hourly data (events, estimated usage): the same-day nowcast."""
+
+    __tablename__ = "rollup_hour"
+
+    hour: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    origin: str = Field(primary_key=True, max_length=16)
+    provider: str = Field(primary_key=True, max_length=32)
+    model: str = Field(primary_key=True, max_length=DIM)
+    project: str = Field(primary_key=True, max_length=DIM)
+    api_key: str = Field(primary_key=True, max_length=DIM)
+    team: str = Field(primary_key=True, max_length=DIM)
+    feature: str = Field(primary_key=True, max_length=DIM)
+
+
+class AttributionRule(SQLModel, table=True):
+    """Provider-side ids mapped to team / feature / owner (synced from aispend.toml)."""
+
+    __tablename__ = "attribution_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(default="", max_length=32)
+    project: str = Field(default="", max_length=DIM)
+    api_key: str = Field(default="", max_length=DIM)
+    label: str = Field(default="", max_length=DIM)
+    team: str = Field(default="", max_length=DIM)
+    feature: str = Field(default="", max_length=DIM)
+    owner: str = Field(default="", max_length=DIM)
+
+
+class CollectorState(SQLModel, table=True):
+    """Per source: how far it has pulled, when it last worked, and what last went wrong."""
+
+    __tablename__ = "collector_state"
+
+    source: str = Field(primary_key=True, max_length=64)
+    watermark: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    complete_through: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_success: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_attempt: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_error: str = Field(default="", max_length=2000)
+    consecutive_failures: int = 0

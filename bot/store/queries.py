@@ -1,0 +1,195 @@
+"""The query layer every answer uses. It reads the rollups only, never the raw events.
+
+Which dollars count: for each provider and day the best origin available, billed before
+estimated before reported, so no day is counted twice. A question about a dimension only
+request events carry (feature, customer, environment) is answered from reported events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, Select, and_, case, func, literal, select
+
+from bot.domain import (
+    EVENT_ONLY_DIMENSIONS,
+    DateRange,
+    Dimension,
+    Origin,
+    SpendQuery,
+    SpendReport,
+    SpendRow,
+)
+from bot.money import from_units
+from bot.store.models import RollupDay
+
+_R = RollupDay.__table__.alias("r")  # type: ignore[attr-defined]
+_RANK = {Origin.BILLED.value: 0, Origin.ESTIMATED.value: 1, Origin.REPORTED.value: 2}
+
+
+def choose_origin(query: SpendQuery) -> Origin | None:
+    """The origin a query reads; None means the best available per provider and day."""
+    if query.origin is not None:
+        return query.origin
+    named = set(query.group_by) | {f.dimension for f in query.filters}
+    return Origin.REPORTED if named & EVENT_ONLY_DIMENSIONS else None
+
+
+def spend(connection: Connection, query: SpendQuery) -> SpendReport:
+    """Totals for a period, grouped and filtered by any dimensions, largest first."""
+    origin = choose_origin(query)
+    keys = [_R.c[d.column].label(d.value) for d in query.group_by]
+    measures = [
+        _total(_R.c.cost).label("cost"),
+        _total(_R.c.requests).label("requests"),
+        _total(_R.c.tokens_in).label("tokens_in"),
+        _total(_R.c.tokens_out).label("tokens_out"),
+        _total(_R.c.unpriced_requests).label("unpriced"),
+    ]
+    statement = _scoped(select(*keys, *measures), query, origin)
+    if keys:
+        statement = statement.group_by(*keys).order_by(func.sum(_R.c.cost).desc(), *keys)
+    rows = [_spend_row(row, len(keys)) for row in connection.execute(statement)]
+    if not keys:
+        rows = [r for r in rows if r.requests or r.cost]
+    return SpendReport(
+        query=query,
+        origin=origin,
+        rows=tuple(rows),
+        total=sum((r.cost for r in rows), Decimal(0)),
+        unpriced_requests=sum(r.unpriced_requests for r in rows),
+    )
+
+
+def _total(column: Any) -> Any:
+    """SUM as a plain integer: money sums stay in 1e-10 USD units until from_units."""
+    return func.coalesce(func.sum(column, type_=BigInteger), 0)
+
+
+def _spend_row(row: Any, width: int) -> SpendRow:
+    return SpendRow(
+        keys=tuple(str(v) for v in row[:width]),
+        cost=from_units(int(row.cost)),
+        requests=int(row.requests),
+        tokens_in=int(row.tokens_in),
+        tokens_out=int(row.tokens_out),
+        unpriced_requests=int(row.unpriced),
+    )
+
+
+def _scoped(statement: Select[Any], query: SpendQuery, origin: Origin | None) -> Select[Any]:
+    """Restrict to the period, the filters and the counted origin."""
+    statement = statement.where(*_period(query.period), *_filters(query))
+    if origin is not None:
+        return statement.where(_R.c.origin == origin.value)
+    best = _best_origin(query.period)
+    return statement.join(
+        best, and_(best.c.day == _R.c.day, best.c.provider == _R.c.provider)
+    ).where(_rank(_R.c.origin) == best.c.rank)
+
+
+def _period(period: DateRange) -> list[Any]:
+    return [_R.c.day >= period.start, _R.c.day < period.end]
+
+
+def _filters(query: SpendQuery) -> list[Any]:
+    return [_R.c[f.dimension.column].in_(f.values) for f in query.filters]
+
+
+def _rank(origin_column: Any) -> Any:
+    return case(_RANK, value=origin_column, else_=literal(9))
+
+
+def _best_origin(period: DateRange) -> Any:
+    inner = RollupDay.__table__.alias("b")  # type: ignore[attr-defined]
+    return (
+        select(inner.c.day, inner.c.provider, func.min(_rank(inner.c.origin)).label("rank"))
+        .where(inner.c.day >= period.start, inner.c.day < period.end)
+        .group_by(inner.c.day, inner.c.provider)
+        .subquery("best")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Mover:
+    keys: tuple[str, ...]
+    before: Decimal
+    after: Decimal
+
+    @property
+    def change(self) -> Decimal:
+        return self.after - self.before
+
+
+def top_movers(
+    connection: Connection,
+    query: SpendQuery,
+    previous: DateRange,
+    *,
+    limit: int = 5,
+) -> list[Mover]:
+    """What moved most between `previous` and the query's period, largest change first."""
+    now = {r.keys: r.cost for r in spend(connection, query).rows}
+    before_query = SpendQuery(previous, query.group_by, query.filters, query.origin)
+    before = {r.keys: r.cost for r in spend(connection, before_query).rows}
+    movers = [
+        Mover(k, before.get(k, Decimal(0)), now.get(k, Decimal(0))) for k in now.keys() | before
+    ]
+    movers.sort(key=lambda m: (-abs(m.change), m.keys))
+    return [m for m in movers if m.change][:limit]
+
+
+def daily_series(
+    connection: Connection, query: SpendQuery
+) -> dict[tuple[str, ...], dict[date, Decimal]]:
+    """Cost per day for each group of the query, for the detector and charts."""
+    origin = choose_origin(query)
+    keys = [_R.c[d.column] for d in query.group_by]
+    statement = _scoped(
+        select(_R.c.day, *keys, _total(_R.c.cost).label("cost")), query, origin
+    ).group_by(_R.c.day, *keys)
+    series: dict[tuple[str, ...], dict[date, Decimal]] = {}
+    for row in connection.execute(statement):
+        day = row[0] if isinstance(row[0], date) else date.fromisoformat(row[0])
+        series.setdefault(tuple(row[1:-1]), {})[day] = from_units(int(row.cost))
+    return series
+
+
+@dataclass(frozen=True, slots=True)
+class UnpricedModel:
+    provider: str
+    model: str
+    requests: int
+    tokens_in: int
+    tokens_out: int
+
+
+def unpriced_models(connection: Connection, period: DateRange) -> list[UnpricedModel]:
+    """Models seen with usage but no price, most requests first."""
+    statement = (
+        select(
+            _R.c.provider,
+            _R.c.model,
+            func.sum(_R.c.unpriced_requests).label("requests"),
+            func.sum(_R.c.tokens_in).label("tokens_in"),
+            func.sum(_R.c.tokens_out).label("tokens_out"),
+        )
+        .where(*_period(period), _R.c.unpriced_requests > 0)
+        .group_by(_R.c.provider, _R.c.model)
+        .order_by(func.sum(_R.c.unpriced_requests).desc())
+    )
+    return [
+        UnpricedModel(r.provider, r.model, int(r.requests), int(r.tokens_in), int(r.tokens_out))
+        for r in connection.execute(statement)
+    ]
+
+
+def dimension_values(connection: Connection, dimension: Dimension) -> Sequence[str]:
+    """Every value a dimension has taken, for suggestions."""
+    column = _R.c[dimension.column]
+    statement = select(column).where(column != "").distinct().order_by(column)
+    return [str(v) for (v,) in connection.execute(statement)]
