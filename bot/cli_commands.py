@@ -5,23 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import ExitStack
-from datetime import date, timedelta
-from typing import IO
+from datetime import date
+from typing import BinaryIO
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from bot import render
+from bot.answers import answer_text, days_label
 from bot.clock import SystemClock
 from bot.config import Settings, TeamFile, load_settings, load_team_file
-from bot.domain import DateRange, SpendQuery
 from bot.errors import UsageError
-from bot.ingest.readers import Format, iter_parsed
-from bot.ingest.writer import IngestReport
-from bot.ingest.writer import ingest as ingest_parsed
+from bot.ingest.readers import Format
+from bot.ingest.writer import IngestReport, Sinks, ingest_stream, open_for_ingest
 from bot.pricing import PriceBook, PriceKey
 from bot.progress import Progress
 from bot.providers import resolve_provider
-from bot.slack.commands import HELP_TEXT, Command, Verb, parse_command, resolve_period, to_query
+from bot.slack.commands import HELP_TEXT, Verb, parse_command, resolve_period
 from bot.store import queries
 from bot.store.attribution import load_attribution
 from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
@@ -70,23 +69,28 @@ def ingest(args: argparse.Namespace) -> int:
     with engine.connect() as connection:
         attribution = load_attribution(connection)
     with ExitStack() as stack:
-        stream, name = _open_input(args.file, stack)
-        progress = stack.enter_context(Progress(f"ingesting {name}", _size(stream)))
+        raw, name = _open_input(args.file, stack)
+        size = _size(raw)
+        stream = open_for_ingest(raw)
+        progress = stack.enter_context(Progress(f"ingesting {name}", size))
         shown = _BadLinePrinter(name)
-        report = ingest_parsed(
+        report = ingest_stream(
             engine,
-            iter_parsed(stream, Format(args.format), source=args.source, name=name),
+            stream,
+            Format(args.format),
+            name=name,
+            source=args.source,
             prices=_price_book(team_file),
             attribution=attribution,
-            on_bad=shown,
-            on_batch=lambda _r: progress.update(_position(stream)),
+            sinks=Sinks(on_bad=shown, on_batch=lambda _r: progress.update(_position(stream))),
+            size=size,
         )
     shown.finish()
     print(_ingest_summary(report))
     return 1 if report.bad else 0
 
 
-def _open_input(path: str, stack: ExitStack) -> tuple[IO[bytes], str]:
+def _open_input(path: str, stack: ExitStack) -> tuple[BinaryIO, str]:
     if path == "-":
         return sys.stdin.buffer, "<stdin>"
     try:
@@ -95,7 +99,7 @@ def _open_input(path: str, stack: ExitStack) -> tuple[IO[bytes], str]:
         raise UsageError(f"cannot read {path}: {e.strerror}") from e
 
 
-def _size(stream: IO[bytes]) -> int | None:
+def _size(stream: BinaryIO) -> int | None:
     try:
         if stream.seekable():
             end = stream.seek(0, 2)
@@ -106,7 +110,7 @@ def _size(stream: IO[bytes]) -> int | None:
     return None
 
 
-def _position(stream: IO[bytes]) -> int | None:
+def _position(stream: BinaryIO) -> int | None:
     try:
         return stream.tell() if stream.seekable() else None
     except OSError:
@@ -152,38 +156,9 @@ def report(args: argparse.Namespace) -> int:
     engine = _engine(args, _settings())
     require_current(engine)
     with engine.connect() as connection:
-        text = _answer(connection, command, args.format)
+        text = answer_text(connection, command, _today(), args.format)
     print(text)
     return 0
-
-
-def _answer(connection: Connection, command: Command, fmt: str) -> str:
-    query = to_query(command, _today())
-    title = f"AI spend, {command.period.label()} ({_days(query.period)})"
-    if command.verb is Verb.TOP:
-        return _top(connection, query, title)
-    spent = queries.spend(connection, query)
-    if fmt == "csv":
-        return render.report_csv(spent).rstrip("\n")
-    if fmt == "json":
-        return render.report_json(spent, title)
-    return render.report_table(spent, title)
-
-
-def _days(period: DateRange) -> str:
-    last = period.end - timedelta(days=1)
-    return period.start.isoformat() if last == period.start else f"{period.start}..{last}"
-
-
-def _top(connection: Connection, query: SpendQuery, title: str) -> str:
-    if not query.group_by:
-        raise UsageError("top needs a dimension, e.g. `top week by feature`")
-    span = query.period.end - query.period.start
-    previous = DateRange(query.period.start - span, query.period.start)
-    movers = queries.top_movers(connection, query, previous)
-    return render.movers_table(
-        movers, query, f"What moved most: {title}, against {_days(previous)}"
-    )
 
 
 def prices_unpriced(args: argparse.Namespace) -> int:
@@ -193,7 +168,7 @@ def prices_unpriced(args: argparse.Namespace) -> int:
     require_current(engine)
     with engine.connect() as connection:
         models = queries.unpriced_models(connection, period)
-    print(render.unpriced_table(models, _days(period)))
+    print(render.unpriced_table(models, days_label(period)))
     return 0
 
 
@@ -224,5 +199,5 @@ def demo(args: argparse.Namespace) -> int:
         days=args.days,
         events_per_day=args.events_per_day,
         seed=args.seed,
-        today=_today(),
+        now=SystemClock().now(),
     )

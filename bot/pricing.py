@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -114,11 +115,16 @@ class PriceBook:
         overrides: Sequence[PriceOverrideConfig] = (),
         discounts: Sequence[DiscountConfig] = (),
     ) -> None:
+        self._config = (tuple(overrides), tuple(discounts))
         self._overrides = {(resolve_provider(o.provider), o.model.lower()): o for o in overrides}
         self._discounts = {
             (resolve_provider(d.provider), d.model.lower()): d.percent for d in discounts
         }
         self.rates = functools.lru_cache(maxsize=65536)(self._resolve)
+
+    def __reduce__(self) -> tuple[type[PriceBook], tuple[Any, ...]]:
+        """Pickled as its configuration; the memo is rebuilt where it is unpickled."""
+        return PriceBook, self._config
 
     def _resolve(self, key: PriceKey) -> Rates | None:
         """The rates for one key, or None when nobody knows a price for the model."""
@@ -233,4 +239,4 @@ def _override_rates(override: PriceOverrideConfig, discount: Decimal) -> Rates:
 
 
 def _version(base: str, discount: Decimal) -> str:
-    return base if discount == 0 else f"{base} less {discount.normalize()}%"
+    return base if discount == 0 else f"{base} less {discount.normalize():f}%"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from bot.domain import CostLine, UsageEvent
+from bot.ingest.prepare import prepare_batch
 from bot.pricing import PriceBook
 from bot.store.attribution import Attribution
 from bot.store.cost_lines import store_cost_lines
-from bot.store.events import PricedEvent, store_events
+from bot.store.events import store_events
 
 NOV_1 = date(2026, 11, 1)
 
@@ -32,9 +34,9 @@ def event(n: int, **fields: Any) -> UsageEvent:
     return UsageEvent(**values)
 
 
-def priced(e: UsageEvent, cost: str | None) -> PricedEvent:
-    units = None if cost is None else int(Decimal(cost).scaleb(10))
-    return PricedEvent(e, units, "test")
+def priced(e: UsageEvent, cost: str | None) -> UsageEvent:
+    """The event with the cost its app reported; None leaves it to list price."""
+    return e if cost is None else dataclasses.replace(e, cost=Decimal(cost))
 
 
 def line(**fields: Any) -> CostLine:
@@ -49,9 +51,12 @@ def line(**fields: Any) -> CostLine:
     return CostLine(**values)
 
 
-def write_events(engine: Any, events: list[PricedEvent]) -> int:
+def write_events(engine: Any, events: list[UsageEvent]) -> int:
+    batch = prepare_batch(
+        events, prices=PriceBook(), attribution=Attribution({}), dialect=engine.dialect.name
+    )
     with engine.begin() as connection:
-        return store_events(connection, events)
+        return store_events(connection, batch)
 
 
 def write_lines(engine: Any, lines: list[CostLine], attribution: Attribution | None = None) -> int:

@@ -1,29 +1,36 @@
-"""From parsed records to the store: batch, price, attribute, and write one batch per
-transaction, so a crash loses at most the batch in flight and a re-run stores it again."""
+"""From input to the store, one batch per transaction: a crash loses at most the batch in
+flight, and a second run stores exactly what is missing.
+
+JSON lines, the common and the large case, are parsed and prepared in a worker process while
+the main process writes the previous batch, so both cores work. Other formats, and small
+inputs, take the same steps in one process.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+import io
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from multiprocessing import get_context
+from typing import BinaryIO
 
-import numpy as np
 from sqlalchemy import Engine
 
 from bot.domain import UsageEvent
 from bot.errors import StoreError
-from bot.ingest.readers import Parsed
-from bot.money import to_units
-from bot.pricing import PriceBook, PriceKey, TokenColumns
+from bot.ingest import worker
+from bot.ingest.chunks import Chunk, iter_chunks
+from bot.ingest.prepare import prepare_batch
+from bot.ingest.readers import Format, Parsed, detect_format, iter_parsed
+from bot.pricing import PriceBook
 from bot.store.attribution import Attribution
-from bot.store.events import PricedEvent, store_events
+from bot.store.events import PreparedBatch, store_events
 
 BATCH_SIZE = 20_000
-APP_REPORTED = "reported by the app"
 MAX_KEPT_ERRORS = 1000
-
-PriceGroup = tuple[str, str, date, str, bool]
+IN_FLIGHT = 2  # chunks parsed ahead of the writer
 
 
 @dataclass
@@ -36,61 +43,12 @@ class IngestReport:
     errors: list[tuple[int, str]] = field(default_factory=list)  # the first MAX_KEPT_ERRORS
 
 
-def price_events(events: Sequence[UsageEvent], prices: PriceBook) -> list[PricedEvent]:
-    """Price many events at once: one rate lookup per (provider, model, day, tier, batch)."""
-    groups: dict[PriceGroup, list[int]] = {}
-    for i, e in enumerate(events):
-        if e.cost is None:
-            group = (e.provider, e.model, e.ts.date(), e.service_tier, e.batch)
-            groups.setdefault(group, []).append(i)
-    costs: list[int | None] = [None if e.cost is None else to_units(e.cost) for e in events]
-    versions = [APP_REPORTED if e.cost is not None else "" for e in events]
-    tokens = _token_columns(events)
-    for group, members in groups.items():
-        key = PriceKey(*group)
-        index = np.array(members, dtype=np.int64)
-        priced = prices.price(key, _take(tokens, index))
-        if priced is None:
-            continue
-        version = prices.rates(key).version  # type: ignore[union-attr]
-        for i, units in zip(members, priced.tolist(), strict=True):
-            costs[i], versions[i] = units, version
-    return [PricedEvent(e, c, v) for e, c, v in zip(events, costs, versions, strict=True)]
+@dataclass(frozen=True)
+class Sinks:
+    """Where ingest reports as it goes: each bad line, and the report after each batch."""
 
-
-def _token_columns(events: Sequence[UsageEvent]) -> TokenColumns:
-    n = len(events)
-    return TokenColumns(
-        np.fromiter((e.tokens_in for e in events), np.int64, n),
-        np.fromiter((e.tokens_out for e in events), np.int64, n),
-        np.fromiter((e.cache_read_tokens for e in events), np.int64, n),
-        np.fromiter((e.cache_write_tokens for e in events), np.int64, n),
-    )
-
-
-def _take(tokens: TokenColumns, index: np.ndarray) -> TokenColumns:  # type: ignore[type-arg]
-    return TokenColumns(
-        tokens.tokens_in[index],
-        tokens.tokens_out[index],
-        tokens.cache_read[index],
-        tokens.cache_write[index],
-    )
-
-
-def attribute_events(events: list[UsageEvent], attribution: Attribution) -> list[UsageEvent]:
-    """Fill in team and feature from the rules where the app did not say."""
-    if not attribution.by_key:
-        return events
-    return [_attributed(e, attribution) if not (e.team and e.feature) else e for e in events]
-
-
-def _attributed(event: UsageEvent, attribution: Attribution) -> UsageEvent:
-    owner = attribution.resolve(event.provider, event.project, event.api_key)
-    if not (owner.team or owner.feature):
-        return event
-    return dataclasses.replace(
-        event, team=event.team or owner.team, feature=event.feature or owner.feature
-    )
+    on_bad: Callable[[int, str], None] | None = None
+    on_batch: Callable[[IngestReport], None] | None = None
 
 
 def ingest(
@@ -99,61 +57,130 @@ def ingest(
     *,
     prices: PriceBook,
     attribution: Attribution,
-    on_bad: Callable[[int, str], None] | None = None,
-    on_batch: Callable[[IngestReport], None] | None = None,
+    sinks: Sinks = Sinks(),
     batch_size: int = BATCH_SIZE,
 ) -> IngestReport:
-    """Store every good record and report every bad one; returns the counts."""
+    """Store every good record and report every bad one, in one process."""
     report = IngestReport()
+    dialect = engine.dialect.name
+    for events in _batches(parsed, report, sinks, batch_size):
+        prepared = prepare_batch(events, prices=prices, attribution=attribution, dialect=dialect)
+        _store(engine, prepared, len(events), report, sinks)
+    return report
+
+
+def _batches(
+    parsed: Iterable[Parsed], report: IngestReport, sinks: Sinks, size: int
+) -> Iterator[list[UsageEvent]]:
     batch: list[UsageEvent] = []
     for item in parsed:
         report.records += 1
         if item.event is None:
-            _record_bad(report, item.line, item.error or "unreadable", on_bad)
+            _record_bad(report, item.line, item.error or "unreadable", sinks)
             continue
         batch.append(item.event)
-        if len(batch) >= batch_size:
-            _flush(engine, batch, prices, attribution, report, on_batch)
+        if len(batch) >= size:
+            yield batch
             batch = []
-    _flush(engine, batch, prices, attribution, report, on_batch)
+    if batch:
+        yield batch
+
+
+def ingest_jsonl(
+    engine: Engine,
+    stream: BinaryIO,
+    *,
+    prices: PriceBook,
+    attribution: Attribution,
+    source: str,
+    sinks: Sinks = Sinks(),
+) -> IngestReport:
+    """JSON lines with a worker process parsing and preparing ahead of the writer."""
+    report = IngestReport()
+    setup = worker.Setup(prices, attribution, source, engine.dialect.name)
+    context = get_context("spawn")
+    with ProcessPoolExecutor(1, context, initializer=worker.start, initargs=(setup,)) as pool:
+        pending: deque[Future[worker.Result]] = deque()
+        for chunk in iter_chunks(stream):
+            pending.append(_submit(pool, chunk))
+            if len(pending) > IN_FLIGHT:
+                _take(engine, pending.popleft().result(), report, sinks)
+        while pending:
+            _take(engine, pending.popleft().result(), report, sinks)
     return report
 
 
-def _record_bad(
-    report: IngestReport, line: int, reason: str, on_bad: Callable[[int, str], None] | None
-) -> None:
+def _submit(pool: ProcessPoolExecutor, chunk: Chunk) -> Future[worker.Result]:
+    return pool.submit(worker.parse_and_prepare, chunk)
+
+
+def _take(engine: Engine, result: worker.Result, report: IngestReport, sinks: Sinks) -> None:
+    report.records += result.records
+    for line, reason in result.bad:
+        _record_bad(report, line, reason, sinks)
+    _store(engine, result.batch, result.events, report, sinks)
+
+
+def _record_bad(report: IngestReport, line: int, reason: str, sinks: Sinks) -> None:
     report.bad += 1
     if len(report.errors) < MAX_KEPT_ERRORS:
         report.errors.append((line, reason))
-    if on_bad is not None:
-        on_bad(line, reason)
+    if sinks.on_bad is not None:
+        sinks.on_bad(line, reason)
 
 
-def _flush(
-    engine: Engine,
-    batch: list[UsageEvent],
-    prices: PriceBook,
-    attribution: Attribution,
-    report: IngestReport,
-    on_batch: Callable[[IngestReport], None] | None,
+def _store(
+    engine: Engine, batch: PreparedBatch, events: int, report: IngestReport, sinks: Sinks
 ) -> None:
-    if not batch:
-        return
-    priced = price_events(attribute_events(batch, attribution), prices)
-    stored = _store_with_retry(engine, priced)
+    stored = _store_with_retry(engine, batch)
     report.stored += stored
-    report.duplicates += len(priced) - stored
-    report.unpriced += sum(1 for p in priced if p.cost_units is None)
-    if on_batch is not None:
-        on_batch(report)
+    report.duplicates += events - stored
+    report.unpriced += batch.unpriced
+    if sinks.on_batch is not None:
+        sinks.on_batch(report)
 
 
-def _store_with_retry(engine: Engine, priced: list[PricedEvent], attempts: int = 3) -> int:
+def _store_with_retry(engine: Engine, batch: PreparedBatch, attempts: int = 3) -> int:
+    """A concurrent writer on PostgreSQL can race us to a request id; the batch then rolls
+    back whole and is tried again, when its duplicates are found before writing."""
     for attempt in range(attempts):
         try:
             with engine.begin() as connection:
-                return store_events(connection, priced)
+                return store_events(connection, batch)
         except StoreError:
             if attempt == attempts - 1:
                 raise
-    return 0
+    raise AssertionError("unreachable")
+
+
+PEEK_BYTES = 1 << 20
+PARALLEL_MIN_BYTES = 32 << 20  # below this a worker process costs more than it saves
+
+
+def ingest_stream(
+    engine: Engine,
+    stream: io.BufferedReader,
+    fmt: Format,
+    *,
+    name: str,
+    source: str,
+    prices: PriceBook,
+    attribution: Attribution,
+    sinks: Sinks = Sinks(),
+    size: int | None = None,
+) -> IngestReport:
+    """Ingest any supported input; large JSON lines go through the two-process path.
+    `stream` must be buffered with room to peek at PEEK_BYTES (see `open_for_ingest`)."""
+    if fmt is Format.AUTO:
+        fmt = detect_format(name, stream.peek(PEEK_BYTES)[:PEEK_BYTES])
+    if fmt is Format.JSONL and (size is None or size >= PARALLEL_MIN_BYTES):
+        return ingest_jsonl(
+            engine, stream, prices=prices, attribution=attribution, source=source, sinks=sinks
+        )
+    parsed = iter_parsed(stream, fmt, source=source, name=name)
+    return ingest(engine, parsed, prices=prices, attribution=attribution, sinks=sinks)
+
+
+def open_for_ingest(raw: BinaryIO) -> io.BufferedReader:
+    """A reader over `raw` that can peek far enough to detect the format."""
+    return io.BufferedReader(raw, PEEK_BYTES)  # type: ignore[arg-type]

@@ -1,111 +1,137 @@
-"""Storing request-level events: one fast bulk insert per batch, duplicates skipped, rollups
-added in the same transaction."""
+"""Storing request-level events in bulk.
+
+A batch goes into a temporary staging table with one `executemany`; the database then drops
+the request ids it already holds, moves the rest into `usage_event`, and adds them to the
+daily and hourly rollups with two INSERT ... SELECT ... GROUP BY upserts. All of it runs in
+the caller's transaction, so a batch is stored whole or not at all.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from bot.domain import EventStatus, Origin, UsageEvent
+from bot.domain import UsageEvent
 from bot.errors import StoreError
-from bot.store.models import UsageEvent as UsageEventRow
-from bot.store.rollups import RollupSums, add_rollups
-from bot.store.types import bind_datetime
+from bot.store.rollups import DAY_KEYS, HOUR_KEYS, MEASURES, RollupSums, add_rollups
 
 COLUMNS = (
     "source", "request_id", "ts", "provider", "model", "project", "api_key", "feature", "team",
     "customer", "environment", "service_tier", "batch", "tokens_in", "tokens_out",
     "cache_read_tokens", "cache_write_tokens", "latency_ms", "status", "cost", "price_version",
 )  # fmt: skip
-_LOOKUP_CHUNK = 5000
+_STAGING = "staging_event"
+_INTEGER_COLUMNS = {"tokens_in", "tokens_out", "cache_read_tokens", "cache_write_tokens",
+                    "latency_ms", "cost"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
-class PricedEvent:
-    event: UsageEvent
-    cost_units: int | None  # 1e-10 USD; None when unpriced
-    price_version: str
+class PreparedBatch:
+    """Rows for usage_event in COLUMNS order (times already bound for the dialect), unique
+    by (source, request_id), and their rollup sums."""
+
+    rows: list[tuple[Any, ...]]
+    sums: RollupSums
+    unpriced: int = 0
 
 
-def store_events(connection: Connection, batch: Sequence[PricedEvent]) -> int:
-    """Store the events not stored before and add them to the rollups; returns how many."""
-    fresh = _unseen(connection, _first_of_each(batch))
-    if not fresh:
-        return 0
-    _insert(connection, fresh)
-    add_rollups(connection, _sums(fresh))
-    return len(fresh)
-
-
-def _first_of_each(batch: Sequence[PricedEvent]) -> list[PricedEvent]:
-    seen: dict[tuple[str, str], PricedEvent] = {}
-    for item in batch:
-        seen.setdefault((item.event.source, item.event.request_id), item)
-    return list(seen.values())
-
-
-def _unseen(connection: Connection, items: list[PricedEvent]) -> list[PricedEvent]:
-    stored = set(_stored_ids(connection, {(i.event.source, i.event.request_id) for i in items}))
-    if not stored:
-        return items
-    return [i for i in items if (i.event.source, i.event.request_id) not in stored]
-
-
-def _stored_ids(connection: Connection, keys: set[tuple[str, str]]) -> Iterable[tuple[str, str]]:
-    table = UsageEventRow.__table__  # type: ignore[attr-defined]
-    by_source: dict[str, list[str]] = {}
-    for source, request_id in keys:
-        by_source.setdefault(source, []).append(request_id)
-    for source, ids in by_source.items():
-        for start in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ids[start : start + _LOOKUP_CHUNK]
-            query = (
-                table.select()
-                .with_only_columns(table.c.request_id)
-                .where(table.c.source == source, table.c.request_id.in_(chunk))
-            )
-            yield from ((source, rid) for (rid,) in connection.execute(query))
-
-
-def _insert(connection: Connection, items: list[PricedEvent]) -> None:
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {UsageEventRow.__tablename__} ({', '.join(COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(COLUMNS))}) ON CONFLICT DO NOTHING"
-    )
-    bind_ts = bind_datetime(connection.dialect.name)
-    rows = [_row(item, bind_ts) for item in items]
-    result = connection.exec_driver_sql(sql, rows)
-    if result.rowcount not in (-1, len(rows)):
-        raise StoreError("another writer stored some of these events at the same time; retry")
-
-
-def _row(item: PricedEvent, bind_ts: Any) -> tuple[Any, ...]:
-    e = item.event
+def event_row(e: UsageEvent, ts: object, cost_units: int | None, version: str) -> tuple[Any, ...]:
+    """One usage_event row in COLUMNS order."""
     return (
-        e.source, e.request_id, bind_ts(e.ts), e.provider, e.model, e.project, e.api_key,
-        e.feature, e.team, e.customer, e.environment, e.service_tier, e.batch, e.tokens_in,
-        e.tokens_out, e.cache_read_tokens, e.cache_write_tokens, e.latency_ms, e.status.value,
-        item.cost_units, item.price_version,
+        e.source, e.request_id, ts, e.provider, e.model, e.project, e.api_key, e.feature, e.team,
+        e.customer, e.environment, e.service_tier, e.batch, e.tokens_in, e.tokens_out,
+        e.cache_read_tokens, e.cache_write_tokens, e.latency_ms, e.status.value, cost_units,
+        version,
     )  # fmt: skip
 
 
-def _sums(items: list[PricedEvent]) -> RollupSums:
-    sums = RollupSums()
-    reported = Origin.REPORTED.value
-    for item in items:
-        e = item.event
-        ts = e.ts.astimezone(UTC)
-        hour = datetime(ts.year, ts.month, ts.day, ts.hour, tzinfo=UTC)
-        dims = (e.provider, e.model, e.project, e.api_key, e.team, e.feature)
-        day_key = (ts.date(), reported, *dims, e.customer, e.environment)
-        measures = (
-            item.cost_units or 0, 1, e.tokens_in, e.tokens_out, e.cache_read_tokens,
-            e.cache_write_tokens, int(item.cost_units is None), int(e.status is EventStatus.ERROR),
-        )  # fmt: skip
-        sums.add(day_key, (hour, reported, *dims), measures)
-    return sums
+def store_events(connection: Connection, batch: PreparedBatch) -> int:
+    """Store the rows not stored before and add them to the rollups; returns how many.
+
+    When none was stored before, the batch's own sums go to the rollups; otherwise the
+    database sums the rows that are really new."""
+    if not batch.rows:
+        return 0
+    dialect = _Dialect(connection.dialect.name)
+    connection.exec_driver_sql(dialect.create_staging())
+    try:
+        connection.exec_driver_sql(dialect.insert_staging(), batch.rows)
+        dropped = connection.exec_driver_sql(dialect.drop_stored()).rowcount
+        stored = connection.exec_driver_sql(dialect.move_to_events()).rowcount
+        if stored != len(batch.rows) - dropped:
+            raise StoreError("another writer stored some of these events at the same time; retry")
+        if dropped == 0:
+            add_rollups(connection, batch.sums)
+        else:
+            connection.exec_driver_sql(dialect.add_to_rollup("rollup_day", DAY_KEYS))
+            connection.exec_driver_sql(dialect.add_to_rollup("rollup_hour", HOUR_KEYS))
+    finally:
+        connection.exec_driver_sql(f"DELETE FROM {_STAGING}")
+    return int(stored)
+
+
+@dataclass(frozen=True, slots=True)
+class _Dialect:
+    """The few statements whose spelling differs between SQLite and PostgreSQL."""
+
+    name: str
+
+    @property
+    def mark(self) -> str:
+        return "?" if self.name == "sqlite" else "%s"
+
+    def create_staging(self) -> str:
+        ts_type = "TEXT" if self.name == "sqlite" else "TIMESTAMP WITH TIME ZONE"
+        batch_type = "INTEGER" if self.name == "sqlite" else "BOOLEAN"
+        columns = ", ".join(f"{c} {self._type(c, ts_type, batch_type)}" for c in COLUMNS)
+        return f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} ({columns})"
+
+    @staticmethod
+    def _type(column: str, ts_type: str, batch_type: str) -> str:
+        if column == "ts":
+            return ts_type
+        if column == "batch":
+            return batch_type
+        return "BIGINT" if column in _INTEGER_COLUMNS else "TEXT"
+
+    def insert_staging(self) -> str:
+        marks = ", ".join([self.mark] * len(COLUMNS))
+        return f"INSERT INTO {_STAGING} ({', '.join(COLUMNS)}) VALUES ({marks})"
+
+    def drop_stored(self) -> str:
+        return (
+            f"DELETE FROM {_STAGING} WHERE EXISTS (SELECT 1 FROM usage_event u "
+            f"WHERE u.source = {_STAGING}.source AND u.request_id = {_STAGING}.request_id)"
+        )
+
+    def move_to_events(self) -> str:
+        columns = ", ".join(COLUMNS)
+        return (
+            f"INSERT INTO usage_event ({columns}) SELECT {columns} FROM {_STAGING} "
+            "WHERE true ON CONFLICT DO NOTHING"
+        )
+
+    def _bucket(self, key: str) -> str:
+        if self.name == "sqlite":
+            return "substr(ts, 1, 10)" if key == "day" else "substr(ts, 1, 13) || ':00:00.000000'"
+        if key == "day":
+            return "CAST(ts AT TIME ZONE 'UTC' AS DATE)"
+        return "date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+
+    def add_to_rollup(self, table: str, keys: tuple[str, ...]) -> str:
+        dims = keys[2:]
+        sums = (
+            "COALESCE(SUM(cost), 0), COUNT(*), SUM(tokens_in), SUM(tokens_out), "
+            "SUM(cache_read_tokens), SUM(cache_write_tokens), "
+            "SUM(CASE WHEN cost IS NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END)"
+        )
+        updates = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in MEASURES)
+        return (
+            f"INSERT INTO {table} ({', '.join(keys)}, {', '.join(MEASURES)}) "
+            f"SELECT {self._bucket(keys[0])}, 'reported', {', '.join(dims)}, {sums} "
+            f"FROM {_STAGING} WHERE true GROUP BY {self._bucket(keys[0])}, {', '.join(dims)} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+        )

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, column, delete, table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete
 
 from bot.store.models import RollupDay, RollupHour
 from bot.store.types import bind_datetime
@@ -53,19 +52,10 @@ def _accumulate(sums: dict[Key, list[int]], key: Key, measures: tuple[int, ...])
             current[i] += value
 
 
-def _plain_table(name: str, keys: tuple[str, ...]) -> Any:
-    """The table without type processing: the bulk paths bind already-converted values."""
-    return table(name, *(column(c) for c in (*keys, *MEASURES)))
-
-
-_DAY = _plain_table(RollupDay.__tablename__, DAY_KEYS)
-_HOUR = _plain_table(RollupHour.__tablename__, HOUR_KEYS)
-
-
 def add_rollups(connection: Connection, sums: RollupSums) -> None:
     """Add the sums to what the rollups already hold."""
-    _upsert_adding(connection, _DAY, DAY_KEYS, _rows(connection, DAY_KEYS, sums.day))
-    _upsert_adding(connection, _HOUR, HOUR_KEYS, _rows(connection, HOUR_KEYS, sums.hour))
+    _upsert_adding(connection, RollupDay.__tablename__, DAY_KEYS, sums.day)
+    _upsert_adding(connection, RollupHour.__tablename__, HOUR_KEYS, sums.hour)
 
 
 def replace_rollups(
@@ -100,19 +90,6 @@ def _delete_slice(connection: Connection, origin: str, provider: str, days: list
         )
 
 
-def _rows(
-    connection: Connection, keys: tuple[str, ...], sums: dict[Key, list[int]]
-) -> list[dict[str, Any]]:
-    bind_first = _first_key_binder(connection.dialect.name, keys[0])
-    rows = []
-    for key, measures in sums.items():
-        row = dict(zip(keys, key, strict=True))
-        row[keys[0]] = bind_first(key[0])
-        row.update(zip(MEASURES, measures, strict=True))
-        rows.append(row)
-    return rows
-
-
 def _first_key_binder(dialect_name: str, name: str) -> Any:
     if name == "hour":
         return bind_datetime(dialect_name)
@@ -122,14 +99,19 @@ def _first_key_binder(dialect_name: str, name: str) -> Any:
 
 
 def _upsert_adding(
-    connection: Connection, target: Any, keys: tuple[str, ...], rows: list[dict[str, Any]]
+    connection: Connection, table_name: str, keys: tuple[str, ...], sums: dict[Key, list[int]]
 ) -> None:
-    if not rows:
+    """One executemany of INSERT ... ON CONFLICT DO UPDATE SET measure = measure + new."""
+    if not sums:
         return
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(target)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={m: target.c[m] + statement.excluded[m] for m in MEASURES},
+    bind_first = _first_key_binder(connection.dialect.name, keys[0])
+    rows = [(bind_first(key[0]), *key[1:], *measures) for key, measures in sums.items()]
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    columns = (*keys, *MEASURES)
+    updates = ", ".join(f"{m} = {table_name}.{m} + excluded.{m}" for m in MEASURES)
+    sql = (
+        f"INSERT INTO {table_name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
     )
-    connection.execute(statement, rows)
+    connection.exec_driver_sql(sql, rows)

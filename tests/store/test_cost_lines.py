@@ -43,8 +43,18 @@ def test_restatement_of_one_day_leaves_other_days_alone(engine):
 
 def test_billed_wins_over_estimated_and_reported_for_the_same_provider_day(engine):
     write_events(engine, [priced(event(1), "3.00")])
-    write_lines(engine, [line(source="openai.usage", bucket_start=at(NOV_1, 5), bucket_hours=1,
-                              cost=Decimal("4.00"), estimated=True)])  # fmt: skip
+    write_lines(
+        engine,
+        [
+            line(
+                source="openai.usage",
+                bucket_start=at(NOV_1, 5),
+                bucket_hours=1,
+                cost=Decimal("4.00"),
+                estimated=True,
+            )
+        ],
+    )
     assert _spend(engine).total == Decimal("4.00")  # estimated beats reported
     write_lines(engine, [line(cost=Decimal("4.40"))])
     assert _spend(engine).total == Decimal("4.40")  # billed beats both, nothing counted twice
@@ -55,14 +65,31 @@ def test_each_provider_day_uses_its_own_best_origin(engine):
     write_lines(engine, [line(cost=Decimal("10"))])
     write_events(engine, [priced(event(1, provider="anthropic", model="claude-sonnet-4-5"), "2.5")])
     report = _spend(engine, Dimension.PROVIDER)
-    assert {r.keys: r.cost for r in report.rows} == {("openai",): Decimal("10"), ("anthropic",): Decimal("2.5")}
+    assert {r.keys: r.cost for r in report.rows} == {
+        ("openai",): Decimal("10"),
+        ("anthropic",): Decimal("2.5"),
+    }
     assert report.total == Decimal("12.5")
 
 
 def test_token_only_lines_are_priced_as_estimates(engine):
-    write_lines(engine, [line(source="anthropic.usage", provider="anthropic", model="claude-sonnet-4-5",
-                              bucket_start=at(NOV_1, 9), bucket_hours=1, cost=None, requests=10,
-                              tokens_in=1_000_000, tokens_out=100_000, cache_read_tokens=500_000)])  # fmt: skip
+    write_lines(
+        engine,
+        [
+            line(
+                source="anthropic.usage",
+                provider="anthropic",
+                model="claude-sonnet-4-5",
+                bucket_start=at(NOV_1, 9),
+                bucket_hours=1,
+                cost=None,
+                requests=10,
+                tokens_in=1_000_000,
+                tokens_out=100_000,
+                cache_read_tokens=500_000,
+            )
+        ],
+    )
     report = _spend(engine, origin=Origin.ESTIMATED)
     # 500k uncached at $3, 500k cache reads at $0.30, 100k out at $15 per million
     assert report.total == Decimal("1.5") + Decimal("0.15") + Decimal("1.5")
@@ -77,8 +104,11 @@ def test_unknown_model_line_without_cost_is_unpriced(engine):
 
 def test_attribution_assigns_team_from_project(engine):
     rules = Attribution.from_rules([AttributionConfig(project="proj_growth", team="growth")])
-    write_lines(engine, [line(project="proj_growth", cost=Decimal("3")), line(project="proj_x", cost=Decimal("1"))],
-                attribution=rules)  # fmt: skip
+    write_lines(
+        engine,
+        [line(project="proj_growth", cost=Decimal("3")), line(project="proj_x", cost=Decimal("1"))],
+        attribution=rules,
+    )
     report = _spend(engine, Dimension.TEAM)
     assert {r.keys: r.cost for r in report.rows} == {("growth",): Decimal("3"), ("",): Decimal("1")}
 

@@ -7,6 +7,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.domain import DateRange, Dimension, EventStatus, Filter, Origin, SpendQuery
+from bot.ingest.prepare import prepare_batch
+from bot.pricing import PriceBook
+from bot.store.attribution import Attribution
 from bot.store.events import store_events
 from bot.store.models import RollupDay, RollupHour, UsageEvent
 from bot.store.queries import spend
@@ -69,21 +72,39 @@ def test_store_events_fills_hourly_rollups_by_utc_hour(engine):
     ]
     write_events(engine, events)
     with engine.connect() as connection:
-        rows = connection.execute(select(RollupHour.hour, RollupHour.cost).order_by(RollupHour.hour))
-        assert [(h, c) for h, c in rows] == [(at(NOV_1, 3), Decimal("3.00")), (at(NOV_1, 4), Decimal("4.00"))]
+        rows = connection.execute(
+            select(RollupHour.hour, RollupHour.cost).order_by(RollupHour.hour)
+        )
+        assert [(h, c) for h, c in rows] == [
+            (at(NOV_1, 3), Decimal("3.00")),
+            (at(NOV_1, 4), Decimal("4.00")),
+        ]
 
 
 def test_store_events_counts_errors(engine):
-    write_events(engine, [priced(event(1, status=EventStatus.ERROR), "0.01"), priced(event(2), "0.01")])
+    write_events(
+        engine, [priced(event(1, status=EventStatus.ERROR), "0.01"), priced(event(2), "0.01")]
+    )
     with engine.connect() as connection:
         assert connection.scalar(select(func.sum(RollupDay.error_requests))) == 1
 
 
 def test_store_events_rolls_back_whole_batch_when_transaction_fails(engine):
     write_events(engine, [priced(event(1), "1.00")])
-    with pytest.raises(RuntimeError), engine.begin() as connection:
-        store_events(connection, [priced(event(2), "2.00")])
-        raise RuntimeError("crash after the write, before commit")
+    batch = prepare_batch(
+        [priced(event(2), "2.00")],
+        prices=PriceBook(),
+        attribution=Attribution({}),
+        dialect=engine.dialect.name,
+    )
+
+    def write_then_crash() -> None:
+        with engine.begin() as connection:
+            assert store_events(connection, batch) == 1
+            raise RuntimeError("crash after the write, before commit")
+
+    with pytest.raises(RuntimeError, match="crash"):
+        write_then_crash()
     assert _total(engine) == Decimal("1.00")
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(UsageEvent)) == 1
@@ -111,7 +132,10 @@ def test_event_dimensions_are_answered_from_reported_events(engine):
         by_feature = spend(connection, SpendQuery(WEEK, (Dimension.FEATURE,)))
         c1 = spend(connection, SpendQuery(WEEK, (), (Filter(Dimension.CUSTOMER, ("c1",)),)))
     assert by_feature.origin is Origin.REPORTED
-    assert [(r.keys, r.cost) for r in by_feature.rows] == [(("chat",), Decimal("6.00")), (("search",), Decimal("1.00"))]
+    assert [(r.keys, r.cost) for r in by_feature.rows] == [
+        (("chat",), Decimal("6.00")),
+        (("search",), Decimal("1.00")),
+    ]
     assert c1.total == Decimal("3.00")
 
 

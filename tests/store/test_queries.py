@@ -27,8 +27,12 @@ def _seed(engine):
 def test_spend_groups_by_two_dimensions_largest_first(engine):
     _seed(engine)
     with engine.connect() as connection:
-        report = spend(connection, SpendQuery(DateRange(NOV_1, DAY2 + timedelta(days=1)),
-                                              (Dimension.TEAM, Dimension.MODEL)))  # fmt: skip
+        report = spend(
+            connection,
+            SpendQuery(
+                DateRange(NOV_1, DAY2 + timedelta(days=1)), (Dimension.TEAM, Dimension.MODEL)
+            ),
+        )
     assert [(r.keys, r.cost) for r in report.rows] == [
         (("growth", "gpt-5"), Decimal("6.00")),
         (("support", "gpt-5"), Decimal("2.00")),
@@ -42,7 +46,10 @@ def test_spend_groups_by_two_dimensions_largest_first(engine):
 def test_spend_filters_combine_and_values_or(engine):
     _seed(engine)
     period = DateRange(NOV_1, DAY2 + timedelta(days=1))
-    filters = (Filter(Dimension.PROVIDER, ("openai",)), Filter(Dimension.TEAM, ("growth", "support")))
+    filters = (
+        Filter(Dimension.PROVIDER, ("openai",)),
+        Filter(Dimension.TEAM, ("growth", "support")),
+    )
     with engine.connect() as connection:
         report = spend(connection, SpendQuery(period, (), filters))
     assert report.total == Decimal("10.00")
@@ -58,8 +65,11 @@ def test_spend_respects_half_open_period(engine):
 def test_top_movers_orders_by_size_of_change(engine):
     _seed(engine)
     with engine.connect() as connection:
-        movers = top_movers(connection, SpendQuery(DateRange(DAY2, DAY2 + timedelta(days=1)),
-                                                   (Dimension.FEATURE,)), DateRange(NOV_1, DAY2))  # fmt: skip
+        movers = top_movers(
+            connection,
+            SpendQuery(DateRange(DAY2, DAY2 + timedelta(days=1)), (Dimension.FEATURE,)),
+            DateRange(NOV_1, DAY2),
+        )
     assert [(m.keys, m.before, m.after) for m in movers] == [
         (("search",), Decimal("1.00"), Decimal("5.00")),
         (("",), Decimal("0"), Decimal("0.50")),
@@ -69,8 +79,10 @@ def test_top_movers_orders_by_size_of_change(engine):
 def test_daily_series_has_a_value_per_day_and_group(engine):
     _seed(engine)
     with engine.connect() as connection:
-        series = daily_series(connection, SpendQuery(DateRange(NOV_1, DAY2 + timedelta(days=1)),
-                                                     (Dimension.PROVIDER,)))  # fmt: skip
+        series = daily_series(
+            connection,
+            SpendQuery(DateRange(NOV_1, DAY2 + timedelta(days=1)), (Dimension.PROVIDER,)),
+        )
     assert series == {
         ("openai",): {NOV_1: Decimal("3.00"), DAY2: Decimal("7.00")},
         ("anthropic",): {DAY2: Decimal("0.50")},
