@@ -55,8 +55,13 @@ def demo_team_file() -> TeamFile:
 def run_demo(url: str, *, days: int, events_per_day: int, seed: int, now: datetime) -> int:
     engine = _fresh_store(url)
     team_file = demo_team_file()
-    spec = ActivitySpec(end=now.date(), days=days, events_per_day=events_per_day, seed=seed,
-                        now_hour=max(now.hour, 1))  # fmt: skip
+    spec = ActivitySpec(
+        end=now.date(),
+        days=days,
+        events_per_day=events_per_day,
+        seed=seed,
+        now_hour=max(now.hour, 1),
+    )
     prices = PriceBook(team_file.prices.overrides, team_file.prices.discounts)
     attribution = Attribution.from_rules(team_file.attribution)
     with engine.begin() as connection:
@@ -91,8 +96,9 @@ def _write(
     engine: Engine, lines: list[CostLine], prices: PriceBook, attribution: Attribution
 ) -> int:
     with engine.begin() as connection:
-        return store_cost_lines(connection, lines, attribution=attribution, prices=prices,
-                                fetched_at=datetime.now(UTC))  # fmt: skip
+        return store_cost_lines(
+            connection, lines, attribution=attribution, prices=prices, fetched_at=datetime.now(UTC)
+        )
 
 
 def _load_billed(
@@ -108,26 +114,28 @@ def _load_events(
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "events.jsonl"
-        with path.open("wb") as stream:
-            count = write_jsonl(generate_events(spec), stream)
+        with path.open("wb") as out:
+            count = write_jsonl(generate_events(spec), out)
         started = time.perf_counter()
         size = path.stat().st_size
         with path.open("rb") as raw, Progress("ingesting events", size) as bar:
-            stream = open_for_ingest(raw)
+            reader = open_for_ingest(raw)
             report = ingest_stream(
                 engine,
-                stream,
+                reader,
                 Format.JSONL,
                 name=path.name,
                 source="demo-apps",
                 prices=prices,
                 attribution=attribution,
-                sinks=Sinks(on_batch=lambda _r: bar.update(stream.tell())),
+                sinks=Sinks(on_batch=lambda _r: bar.update(reader.tell())),
                 size=size,
             )
         took = time.perf_counter() - started
-    _say(f"  2/4 request events from apps: {report.stored:,} of {count:,} stored "
-         f"({report.stored / took:,.0f}/s), {report.unpriced:,} with no known price")  # fmt: skip
+    _say(
+        f"  2/4 request events from apps: {report.stored:,} of {count:,} stored "
+        f"({report.stored / took:,.0f}/s), {report.unpriced:,} with no known price"
+    )
 
 
 def _restate(
@@ -137,8 +145,10 @@ def _restate(
     lines = generate_cost_lines(spec, revision=1)
     _write(engine, lines, prices, attribution)
     after = _billed_total(engine, spec)
-    _say(f"  3/4 providers restated their last 3 days: billed total {format_usd(before)} -> "
-         f"{format_usd(after)} (replaced, not added)")  # fmt: skip
+    _say(
+        f"  3/4 providers restated their last 3 days: billed total {format_usd(before)} -> "
+        f"{format_usd(after)} (replaced, not added)"
+    )
 
 
 def _load_estimates(
@@ -163,10 +173,12 @@ def _print_reports(engine: Engine, spec: ActivitySpec) -> None:
         _say(answer_text(connection, parse_command("top week by feature"), spec.end) + "\n")
         period = resolve_period(parse_command("30d").period, spec.end)
         _say(unpriced_table(queries.unpriced_models(connection, period), days_label(period)) + "\n")
-    _say(f"Planted in this data: {plan.launch_feature} launched {plan.launch_day}; "
-         f"{plan.runaway_feature} ran away on {plan.runaway_day} "
-         f"{plan.runaway_hours[0]:02d}:00-{plan.runaway_hours[1]:02d}:00 UTC; "
-         f"{plan.unpriced_model} has no list price.\n")  # fmt: skip
+    _say(
+        f"Planted in this data: {plan.launch_feature} launched {plan.launch_day}; "
+        f"{plan.runaway_feature} ran away on {plan.runaway_day} "
+        f"{plan.runaway_hours[0]:02d}:00-{plan.runaway_hours[1]:02d}:00 UTC; "
+        f"{plan.unpriced_model} has no list price.\n"
+    )
 
 
 def _say(text: str) -> None:

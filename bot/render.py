@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
-from bot.domain import Origin, SpendQuery, SpendReport
+from bot.domain import Origin, SpendQuery, SpendReport, SpendRow
 from bot.money import format_usd
 from bot.pricing import RATE_PER_MTOK, Rates
 from bot.store.queries import Mover, UnpricedModel
@@ -25,7 +25,7 @@ _ORIGIN_NOTE = {
 def report_table(report: SpendReport, title: str) -> str:
     """An aligned text table with a share column and a total line."""
     headers = [d.value for d in report.query.group_by] or ["total"]
-    body = [_cells(report, row.keys or ("all",), row.cost, row.requests) for row in report.rows]
+    body = [_cells(report, row) for row in report.rows]
     lines = [f"{title}  ({_ORIGIN_NOTE[report.origin]})", ""]
     if not body:
         return "\n".join([*lines, "No spend recorded for this period."])
@@ -33,15 +33,23 @@ def report_table(report: SpendReport, title: str) -> str:
     lines += ["", f"Total {format_usd(report.total)}"]
     if report.unpriced_requests:
         lines.append(
-            f"{report.unpriced_requests:,} requests have no known price and are not in the total"
-            " (see `aispend prices unpriced`)"
+            f"* {report.unpriced_requests:,} requests have no known price and are not in the"
+            " total (see `aispend prices unpriced`)"
         )
     return "\n".join(lines)
 
 
-def _cells(report: SpendReport, keys: Sequence[str], cost: Decimal, requests: int) -> list[str]:
-    share = f"{cost / report.total:.0%}" if report.total else "-"
-    return [*(k or "(none)" for k in keys), format_usd(cost), share, f"{requests:,}"]
+def _cells(report: SpendReport, row: SpendRow) -> list[str]:
+    share = f"{row.cost / report.total:.0%}" if report.total else "-"
+    keys = [k or "(none)" for k in row.keys] or ["all"]
+    return [*keys, _cost_cell(row), share, f"{row.requests:,}"]
+
+
+def _cost_cell(row: SpendRow) -> str:
+    """Unpriced usage is never shown as $0: "no price", or the priced part marked with *."""
+    if not row.unpriced_requests:
+        return format_usd(row.cost)
+    return "no price" if row.cost == 0 else f"{format_usd(row.cost)}*"
 
 
 def _aligned(rows: list[list[str]]) -> list[str]:
@@ -129,8 +137,10 @@ def unpriced_table(models: Sequence[UnpricedModel], period_label: str) -> str:
     if not models:
         return f"Every model used in {period_label} has a price."
     rows = [["provider", "model", "requests", "tokens in", "tokens out"]]
-    rows += [[m.provider, m.model, f"{m.requests:,}", f"{m.tokens_in:,}", f"{m.tokens_out:,}"]
-             for m in models]  # fmt: skip
+    rows += [
+        [m.provider, m.model, f"{m.requests:,}", f"{m.tokens_in:,}", f"{m.tokens_out:,}"]
+        for m in models
+    ]
     hint = (
         "Add a price in aispend.toml, e.g.\n  [[prices.overrides]]\n"
         f'  provider = "{models[0].provider}"\n  model = "{models[0].model}"\n'

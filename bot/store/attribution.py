@@ -38,8 +38,11 @@ class Attribution:
         for rule in rules:
             provider = resolve_provider(rule.provider) or "" if rule.provider else ""
             owner = Owner(rule.team, rule.feature, rule.owner)
-            for kind, value in (("api_key", rule.api_key), ("project", rule.project),
-                                ("label", rule.label)):  # fmt: skip
+            for kind, value in (
+                ("api_key", rule.api_key),
+                ("project", rule.project),
+                ("label", rule.label),
+            ):
                 if value:
                     by_key[(provider, kind, value)] = owner
         return cls(by_key)

@@ -20,9 +20,17 @@ from bot.store.models import CostLine as CostLineRow
 from bot.store.rollups import RollupSums, replace_rollups
 
 NATURAL_KEY = (
-    "source", "bucket_start", "bucket_hours", "provider", "project", "api_key", "model",
-    "service_tier", "batch", "line_item",
-)  # fmt: skip
+    "source",
+    "bucket_start",
+    "bucket_hours",
+    "provider",
+    "project",
+    "api_key",
+    "model",
+    "service_tier",
+    "batch",
+    "line_item",
+)
 _TABLE = CostLineRow.__table__  # type: ignore[attr-defined]
 
 
@@ -60,13 +68,19 @@ def _priced(line: CostLine, prices: PriceBook) -> CostLine:
     if line.cost is not None or not (line.tokens_in or line.tokens_out):
         return line
     key = PriceKey(
-        line.provider, line.model, line.bucket_start.astimezone(UTC).date(),
-        line.service_tier, line.batch,
-    )  # fmt: skip
+        line.provider,
+        line.model,
+        line.bucket_start.astimezone(UTC).date(),
+        line.service_tier,
+        line.batch,
+    )
     usage = TokenTotals(
-        line.tokens_in, line.tokens_out, line.cache_read_tokens, line.cache_write_tokens,
+        line.tokens_in,
+        line.tokens_out,
+        line.cache_read_tokens,
+        line.cache_write_tokens,
         line.requests,
-    )  # fmt: skip
+    )
     cost = prices.price_total(key, usage)
     return line if cost is None else dataclasses.replace(line, cost=cost, estimated=True)
 
@@ -121,14 +135,25 @@ def _rebuild(connection: Connection, origin: Origin, provider: str, days: set[da
 
 
 def _add_line(sums: RollupSums, origin: Origin, row: Any, day: date) -> None:
-    dims = (row["provider"], row["model"], row["project"], row["api_key"], row["team"],
-            row["feature"])  # fmt: skip
+    dims = (
+        row["provider"],
+        row["model"],
+        row["project"],
+        row["api_key"],
+        row["team"],
+        row["feature"],
+    )
     cost = row["cost"]
     measures = (
-        0 if cost is None else to_units(cost), row["requests"], row["tokens_in"],
-        row["tokens_out"], row["cache_read_tokens"], row["cache_write_tokens"],
-        row["requests"] if cost is None else 0, 0,
-    )  # fmt: skip
+        0 if cost is None else to_units(cost),
+        row["requests"],
+        row["tokens_in"],
+        row["tokens_out"],
+        row["cache_read_tokens"],
+        row["cache_write_tokens"],
+        row["requests"] if cost is None else 0,
+        0,
+    )
     hour_key = (row["bucket_start"], origin.value, *dims) if row["bucket_hours"] == 1 else None
     sums.add((day, origin.value, *dims, "", ""), hour_key, measures)
 

@@ -18,13 +18,37 @@ from bot.errors import StoreError
 from bot.store.rollups import DAY_KEYS, HOUR_KEYS, MEASURES, RollupSums, add_rollups
 
 COLUMNS = (
-    "source", "request_id", "ts", "provider", "model", "project", "api_key", "feature", "team",
-    "customer", "environment", "service_tier", "batch", "tokens_in", "tokens_out",
-    "cache_read_tokens", "cache_write_tokens", "latency_ms", "status", "cost", "price_version",
-)  # fmt: skip
+    "source",
+    "request_id",
+    "ts",
+    "provider",
+    "model",
+    "project",
+    "api_key",
+    "feature",
+    "team",
+    "customer",
+    "environment",
+    "service_tier",
+    "batch",
+    "tokens_in",
+    "tokens_out",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "latency_ms",
+    "status",
+    "cost",
+    "price_version",
+)
 _STAGING = "staging_event"
-_INTEGER_COLUMNS = {"tokens_in", "tokens_out", "cache_read_tokens", "cache_write_tokens",
-                    "latency_ms", "cost"}  # fmt: skip
+_INTEGER_COLUMNS = {
+    "tokens_in",
+    "tokens_out",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "latency_ms",
+    "cost",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +64,28 @@ class PreparedBatch:
 def event_row(e: UsageEvent, ts: object, cost_units: int | None, version: str) -> tuple[Any, ...]:
     """One usage_event row in COLUMNS order."""
     return (
-        e.source, e.request_id, ts, e.provider, e.model, e.project, e.api_key, e.feature, e.team,
-        e.customer, e.environment, e.service_tier, e.batch, e.tokens_in, e.tokens_out,
-        e.cache_read_tokens, e.cache_write_tokens, e.latency_ms, e.status.value, cost_units,
+        e.source,
+        e.request_id,
+        ts,
+        e.provider,
+        e.model,
+        e.project,
+        e.api_key,
+        e.feature,
+        e.team,
+        e.customer,
+        e.environment,
+        e.service_tier,
+        e.batch,
+        e.tokens_in,
+        e.tokens_out,
+        e.cache_read_tokens,
+        e.cache_write_tokens,
+        e.latency_ms,
+        e.status.value,
+        cost_units,
         version,
-    )  # fmt: skip
+    )
 
 
 def store_events(connection: Connection, batch: PreparedBatch) -> int:

@@ -18,13 +18,27 @@ from bot.store.models import RollupDay, RollupHour
 from bot.store.types import bind_datetime
 
 MEASURES = (
-    "cost", "requests", "tokens_in", "tokens_out", "cache_read_tokens", "cache_write_tokens",
-    "unpriced_requests", "error_requests",
-)  # fmt: skip
+    "cost",
+    "requests",
+    "tokens_in",
+    "tokens_out",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "unpriced_requests",
+    "error_requests",
+)
 DAY_KEYS = (
-    "day", "origin", "provider", "model", "project", "api_key", "team", "feature", "customer",
+    "day",
+    "origin",
+    "provider",
+    "model",
+    "project",
+    "api_key",
+    "team",
+    "feature",
+    "customer",
     "environment",
-)  # fmt: skip
+)
 HOUR_KEYS = ("hour", "origin", "provider", "model", "project", "api_key", "team", "feature")
 
 Key = tuple[Any, ...]
