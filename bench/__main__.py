@@ -1,0 +1,27 @@
+"""python -m bench ingest|query|price [--events N]"""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import ingest, pricing, query
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="suite", required=True)
+    for name, module, default in (
+        ("ingest", ingest, 1_000_000),
+        ("query", query, 10_000_000),
+        ("price", pricing, 1_000_000),
+    ):
+        p = sub.add_parser(name, help=module.__doc__)
+        p.add_argument("--events", type=int, default=default)
+        module.add_options(p)
+        p.set_defaults(run=module.run)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Synthetic events for the benchmarks: the demo's company at any volume."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+from bot.domain import UsageEvent
+from bot.synthetic import ActivitySpec, generate_events, write_jsonl
+
+END = date(2026, 11, 22)
+DAYS = 90
+OUT = Path(__file__).with_name("out")
+
+
+def spec_for(events: int) -> ActivitySpec:
+    """A 90-day spec that yields at least `events` events (weekends and growth included)."""
+    per_day = math.ceil(events / (DAYS * 0.9))
+    return ActivitySpec(end=END, days=DAYS, events_per_day=per_day, now_hour=24)
+
+
+def events(count: int) -> Iterator[UsageEvent]:
+    return itertools.islice(generate_events(spec_for(count)), count)
+
+
+def jsonl_file(count: int) -> Path:
+    """A JSON-lines file of `count` events, written once and reused."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"events-{count}.jsonl"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        with partial.open("wb") as stream:
+            write_jsonl(events(count), stream)
+        partial.rename(path)
+    return path
+
+
+def emit(figure: str, **values: object) -> None:
+    import json
+
+    print(json.dumps({"figure": figure, **values}), flush=True)

@@ -1,0 +1,131 @@
+"""Ingest rate from a JSON-lines file into SQLite, priced, rollups maintained, next to the raw
+driver's executemany of the same rows; with --memory, peak memory of a real `aispend ingest`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.data import emit, events, jsonl_file
+from bot.domain import UsageEvent
+from bot.ingest.prepare import prepare_batch
+from bot.ingest.readers import Format
+from bot.ingest.writer import BATCH_SIZE, ingest_stream, open_for_ingest
+from bot.pricing import PriceBook
+from bot.store.attribution import Attribution
+from bot.store.db import make_engine, upgrade
+from bot.store.events import COLUMNS
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--memory", action="store_true", help="also measure peak memory")
+
+
+def run(args: argparse.Namespace) -> None:
+    path = jsonl_file(args.events)
+    with tempfile.TemporaryDirectory() as folder:
+        ours = _ours(path, Path(folder) / "ours.db")
+        raw = _raw_executemany(args.events, Path(folder) / "raw.db")
+    emit(
+        "ingest_jsonl_sqlite",
+        events=args.events,
+        events_per_s=round(ours),
+        reference="sqlite3 executemany of the same rows into the same table, rows prebuilt",
+        reference_events_per_s=round(raw),
+        ratio_to_reference=round(ours / raw, 3),
+        cores=os.cpu_count(),
+    )
+    if args.memory:
+        _memory(path, args.events)
+
+
+def _ours(path: Path, db: Path) -> float:
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    started = time.perf_counter()
+    with path.open("rb") as raw:
+        report = ingest_stream(
+            engine,
+            open_for_ingest(raw),
+            Format.JSONL,
+            name=path.name,
+            source="bench",
+            prices=PriceBook(),
+            attribution=Attribution({}),
+            size=path.stat().st_size,
+        )
+    took = time.perf_counter() - started
+    assert report.bad == 0, report.errors[:3]
+    return report.stored / took
+
+
+def _raw_executemany(count: int, db: Path) -> float:
+    """The reference: the driver alone inserting the very rows we store."""
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    engine.dispose()
+    batches = []
+    chunk = []
+    for event in events(count):
+        chunk.append(event)
+        if len(chunk) == BATCH_SIZE:
+            batches.append(_rows(chunk))
+            chunk = []
+    if chunk:
+        batches.append(_rows(chunk))
+    connection = sqlite3.connect(db)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    sql = f"INSERT INTO usage_event ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    started = time.perf_counter()
+    for rows in batches:
+        connection.executemany(sql, rows)
+        connection.commit()
+    took = time.perf_counter() - started
+    connection.close()
+    return count / took
+
+
+def _rows(chunk: list[UsageEvent]) -> list[tuple[object, ...]]:
+    batch = prepare_batch(chunk, prices=PriceBook(), attribution=Attribution({}), dialect="sqlite")
+    return batch.rows
+
+
+def _memory(path: Path, lines: int) -> None:
+    """Peak resident memory of `aispend ingest` on the file, and of its worker process."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/memory.db"
+        env = {**os.environ, "DATABASE_URL": url, "AISPEND_CONFIG": "/nonexistent.toml"}
+        subprocess.run(
+            [sys.executable, "-m", "bot", "db", "upgrade"], env=env, check=True, capture_output=True
+        )
+        code = (
+            "import resource, sys; from bot.cli import main; status = main(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+            "raise SystemExit(status)"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, "ingest", str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    main_kib, worker_kib = (int(v) for v in result.stderr.split()[-2:])
+    emit(
+        "ingest_peak_memory",
+        lines=lines,
+        file_mb=round(path.stat().st_size / 1e6),
+        main_process_mb=round(main_kib / 1024),
+        worker_process_mb=round(worker_kib / 1024),
+        target_mb=300,
+        this_process_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    )
