@@ -111,13 +111,16 @@ class _Measures(SQLModel):
 
 
 class RollupDay(_Measures, table=True):
-    """Sums per UTC day and every dimension; every report reads these."""
+    """Sums per UTC day and every dimension; every report reads these. The key starts with
+    day and provider, the join every "best origin" question makes; on SQLite the table is
+    clustered on its key (WITHOUT ROWID), so a period is one contiguous range."""
 
     __tablename__ = "rollup_day"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     day: date = Field(primary_key=True)
-    origin: str = Field(primary_key=True, max_length=16)
     provider: str = Field(primary_key=True, max_length=32)
+    origin: str = Field(primary_key=True, max_length=16)
     model: str = Field(primary_key=True, max_length=DIM)
     project: str = Field(primary_key=True, max_length=DIM)
     api_key: str = Field(primary_key=True, max_length=DIM)
@@ -131,10 +134,11 @@ class RollupHour(_Measures, table=True):
     """Sums per UTC hour for hourly data (events, estimated usage): the same-day nowcast."""
 
     __tablename__ = "rollup_hour"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     hour: datetime = Field(sa_type=UTCDateTime, primary_key=True)
-    origin: str = Field(primary_key=True, max_length=16)
     provider: str = Field(primary_key=True, max_length=32)
+    origin: str = Field(primary_key=True, max_length=16)
     model: str = Field(primary_key=True, max_length=DIM)
     project: str = Field(primary_key=True, max_length=DIM)
     api_key: str = Field(primary_key=True, max_length=DIM)

@@ -105,8 +105,8 @@ def upgrade() -> None:
         sa.Column("environment", sa.String(length=256), nullable=False),
         sa.PrimaryKeyConstraint(
             "day",
-            "origin",
             "provider",
+            "origin",
             "model",
             "project",
             "api_key",
@@ -115,6 +115,7 @@ def upgrade() -> None:
             "customer",
             "environment",
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "rollup_hour",
@@ -135,8 +136,9 @@ def upgrade() -> None:
         sa.Column("team", sa.String(length=256), nullable=False),
         sa.Column("feature", sa.String(length=256), nullable=False),
         sa.PrimaryKeyConstraint(
-            "hour", "origin", "provider", "model", "project", "api_key", "team", "feature"
+            "hour", "provider", "origin", "model", "project", "api_key", "team", "feature"
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "usage_event",
