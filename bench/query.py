@@ -21,7 +21,7 @@ from bot.slack.commands import parse_command, to_query
 from bot.store.attribution import Attribution
 from bot.store.db import make_engine, upgrade
 from bot.store.events import store_events
-from bot.store.models import UsageEvent
+from bot.store.models import UsageEvent, table_of
 from bot.store.queries import spend
 from bot.synthetic import generate_events
 
@@ -115,7 +115,7 @@ def _time_rollups(engine: Engine, query: SpendQuery) -> list[float]:
 
 def _time_raw(engine: Engine, query: SpendQuery) -> tuple[float, bool]:
     """The same question straight from the events; also whether both answers agree."""
-    table = UsageEvent.__table__  # type: ignore[attr-defined]
+    table = table_of(UsageEvent)
     keys = [table.c[d.column] for d in query.group_by]
     start, end = (
         datetime.combine(d, time(0), tzinfo=UTC) for d in (query.period.start, query.period.end)

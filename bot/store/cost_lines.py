@@ -17,6 +17,7 @@ from bot.money import to_units
 from bot.pricing import PriceBook, PriceKey, TokenTotals
 from bot.store.attribution import Attribution
 from bot.store.models import CostLine as CostLineRow
+from bot.store.models import table_of
 from bot.store.rollups import RollupSums, replace_rollups
 
 NATURAL_KEY = (
@@ -31,7 +32,7 @@ NATURAL_KEY = (
     "batch",
     "line_item",
 )
-_TABLE = CostLineRow.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(CostLineRow)
 
 
 def store_cost_lines(

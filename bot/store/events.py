@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from bot.domain import UsageEvent
 from bot.errors import StoreError
-from bot.store.rollups import DAY_KEYS, HOUR_KEYS, MEASURES, RollupSums, add_rollups
+from bot.store.rollups import CORE_KEYS, DAY_KEYS, HOUR_KEYS, MEASURES, RollupSums, add_rollups
 
 COLUMNS = (
     "source",
@@ -107,6 +107,7 @@ def store_events(connection: Connection, batch: PreparedBatch) -> int:
             add_rollups(connection, batch.sums)
         else:
             connection.exec_driver_sql(dialect.add_to_rollup("rollup_day", DAY_KEYS))
+            connection.exec_driver_sql(dialect.add_to_rollup("rollup_day_core", CORE_KEYS))
             connection.exec_driver_sql(dialect.add_to_rollup("rollup_hour", HOUR_KEYS))
     finally:
         connection.exec_driver_sql(f"DELETE FROM {_STAGING}")

@@ -1,4 +1,5 @@
-"""The query layer every answer uses. It reads the rollups only, never the raw events.
+"""The query layer every answer uses. It reads the rollups only, never the raw events, and
+the narrowest rollup that holds every dimension the question names.
 
 Which dollars count: for each provider and day the best origin available, billed before
 estimated before reported, so no day is counted twice. A question about a dimension only
@@ -25,43 +26,52 @@ from bot.domain import (
     SpendRow,
 )
 from bot.money import from_units
-from bot.store.models import RollupDay
+from bot.store.models import RollupDay, RollupDayCore, table_of
 
-_R = RollupDay.__table__.alias("r")  # type: ignore[attr-defined]
 _RANK = {Origin.BILLED.value: 0, Origin.ESTIMATED.value: 1, Origin.REPORTED.value: 2}
+_FULL_ONLY = frozenset({Dimension.CUSTOMER, Dimension.ENVIRONMENT})
 
 
 def choose_origin(query: SpendQuery) -> Origin | None:
     """The origin a query reads; None means the best available per provider and day."""
     if query.origin is not None:
         return query.origin
-    named = set(query.group_by) | {f.dimension for f in query.filters}
-    return Origin.REPORTED if named & EVENT_ONLY_DIMENSIONS else None
+    return Origin.REPORTED if _named(query) & EVENT_ONLY_DIMENSIONS else None
+
+
+def _named(query: SpendQuery) -> set[Dimension]:
+    return set(query.group_by) | {f.dimension for f in query.filters}
+
+
+def _rollup(query: SpendQuery) -> Any:
+    """rollup_day_core unless the question names customer or environment."""
+    model = RollupDay if _named(query) & _FULL_ONLY else RollupDayCore
+    return table_of(model).alias("r")
 
 
 def spend(connection: Connection, query: SpendQuery) -> SpendReport:
     """Totals for a period, grouped and filtered by any dimensions, largest first."""
-    origin = choose_origin(query)
-    keys = [_R.c[d.column].label(d.value) for d in query.group_by]
+    origin, r = choose_origin(query), _rollup(query)
+    keys = [r.c[d.column].label(d.value) for d in query.group_by]
     measures = [
-        _total(_R.c.cost).label("cost"),
-        _total(_R.c.requests).label("requests"),
-        _total(_R.c.tokens_in).label("tokens_in"),
-        _total(_R.c.tokens_out).label("tokens_out"),
-        _total(_R.c.unpriced_requests).label("unpriced"),
+        _total(r.c.cost).label("cost"),
+        _total(r.c.requests).label("requests"),
+        _total(r.c.tokens_in).label("tokens_in"),
+        _total(r.c.tokens_out).label("tokens_out"),
+        _total(r.c.unpriced_requests).label("unpriced"),
     ]
-    statement = _scoped(select(*keys, *measures), query, origin)
+    statement = _scoped(select(*keys, *measures), r, query, origin)
     if keys:
-        statement = statement.group_by(*keys).order_by(func.sum(_R.c.cost).desc(), *keys)
+        statement = statement.group_by(*keys).order_by(func.sum(r.c.cost).desc(), *keys)
     rows = [_spend_row(row, len(keys)) for row in connection.execute(statement)]
     if not keys:
-        rows = [r for r in rows if r.requests or r.cost]
+        rows = [row for row in rows if row.requests or row.cost]
     return SpendReport(
         query=query,
         origin=origin,
         rows=tuple(rows),
-        total=sum((r.cost for r in rows), Decimal(0)),
-        unpriced_requests=sum(r.unpriced_requests for r in rows),
+        total=sum((row.cost for row in rows), Decimal(0)),
+        unpriced_requests=sum(row.unpriced_requests for row in rows),
     )
 
 
@@ -81,23 +91,25 @@ def _spend_row(row: Any, width: int) -> SpendRow:
     )
 
 
-def _scoped(statement: Select[Any], query: SpendQuery, origin: Origin | None) -> Select[Any]:
+def _scoped(
+    statement: Select[Any], r: Any, query: SpendQuery, origin: Origin | None
+) -> Select[Any]:
     """Restrict to the period, the filters and the counted origin."""
-    statement = statement.where(*_period(query.period), *_filters(query))
+    statement = statement.where(*_period(r, query.period), *_filters(r, query))
     if origin is not None:
-        return statement.where(_R.c.origin == origin.value)
+        return statement.where(r.c.origin == origin.value)
     best = _best_origin(query.period)
-    return statement.join(
-        best, and_(best.c.day == _R.c.day, best.c.provider == _R.c.provider)
-    ).where(_rank(_R.c.origin) == best.c.rank)
+    return statement.join(best, and_(best.c.day == r.c.day, best.c.provider == r.c.provider)).where(
+        _rank(r.c.origin) == best.c.rank
+    )
 
 
-def _period(period: DateRange) -> list[Any]:
-    return [_R.c.day >= period.start, _R.c.day < period.end]
+def _period(r: Any, period: DateRange) -> list[Any]:
+    return [r.c.day >= period.start, r.c.day < period.end]
 
 
-def _filters(query: SpendQuery) -> list[Any]:
-    return [_R.c[f.dimension.column].in_(f.values) for f in query.filters]
+def _filters(r: Any, query: SpendQuery) -> list[Any]:
+    return [r.c[f.dimension.column].in_(f.values) for f in query.filters]
 
 
 def _rank(origin_column: Any) -> Any:
@@ -105,11 +117,12 @@ def _rank(origin_column: Any) -> Any:
 
 
 def _best_origin(period: DateRange) -> Any:
-    inner = RollupDay.__table__.alias("b")  # type: ignore[attr-defined]
+    """Per day and provider, the rank of the best origin that has data."""
+    b = table_of(RollupDayCore).alias("b")
     return (
-        select(inner.c.day, inner.c.provider, func.min(_rank(inner.c.origin)).label("rank"))
-        .where(inner.c.day >= period.start, inner.c.day < period.end)
-        .group_by(inner.c.day, inner.c.provider)
+        select(b.c.day, b.c.provider, func.min(_rank(b.c.origin)).label("rank"))
+        .where(*_period(b, period))
+        .group_by(b.c.day, b.c.provider)
         .subquery("best")
     )
 
@@ -147,11 +160,11 @@ def daily_series(
     connection: Connection, query: SpendQuery
 ) -> dict[tuple[str, ...], dict[date, Decimal]]:
     """Cost per day for each group of the query, for the detector and charts."""
-    origin = choose_origin(query)
-    keys = [_R.c[d.column] for d in query.group_by]
+    origin, r = choose_origin(query), _rollup(query)
+    keys = [r.c[d.column] for d in query.group_by]
     statement = _scoped(
-        select(_R.c.day, *keys, _total(_R.c.cost).label("cost")), query, origin
-    ).group_by(_R.c.day, *keys)
+        select(r.c.day, *keys, _total(r.c.cost).label("cost")), r, query, origin
+    ).group_by(r.c.day, *keys)
     series: dict[tuple[str, ...], dict[date, Decimal]] = {}
     for row in connection.execute(statement):
         day = row[0] if isinstance(row[0], date) else date.fromisoformat(row[0])
@@ -170,26 +183,30 @@ class UnpricedModel:
 
 def unpriced_models(connection: Connection, period: DateRange) -> list[UnpricedModel]:
     """Models seen with usage but no price, most requests first."""
+    r = table_of(RollupDayCore).alias("r")
     statement = (
         select(
-            _R.c.provider,
-            _R.c.model,
-            func.sum(_R.c.unpriced_requests).label("requests"),
-            func.sum(_R.c.tokens_in).label("tokens_in"),
-            func.sum(_R.c.tokens_out).label("tokens_out"),
+            r.c.provider,
+            r.c.model,
+            func.sum(r.c.unpriced_requests).label("requests"),
+            func.sum(r.c.tokens_in).label("tokens_in"),
+            func.sum(r.c.tokens_out).label("tokens_out"),
         )
-        .where(*_period(period), _R.c.unpriced_requests > 0)
-        .group_by(_R.c.provider, _R.c.model)
-        .order_by(func.sum(_R.c.unpriced_requests).desc())
+        .where(*_period(r, period), r.c.unpriced_requests > 0)
+        .group_by(r.c.provider, r.c.model)
+        .order_by(func.sum(r.c.unpriced_requests).desc())
     )
     return [
-        UnpricedModel(r.provider, r.model, int(r.requests), int(r.tokens_in), int(r.tokens_out))
-        for r in connection.execute(statement)
+        UnpricedModel(
+            row.provider, row.model, int(row.requests), int(row.tokens_in), int(row.tokens_out)
+        )
+        for row in connection.execute(statement)
     ]
 
 
 def dimension_values(connection: Connection, dimension: Dimension) -> Sequence[str]:
     """Every value a dimension has taken, for suggestions."""
-    column = _R.c[dimension.column]
+    model = RollupDay if dimension in _FULL_ONLY else RollupDayCore
+    column = table_of(model).c[dimension.column]
     statement = select(column).where(column != "").distinct().order_by(column)
     return [str(v) for (v,) in connection.execute(statement)]

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete
 
-from bot.store.models import RollupDay, RollupHour
+from bot.store.models import RollupDay, RollupDayCore, RollupHour, table_of
 from bot.store.types import bind_datetime
 
 MEASURES = (
@@ -39,6 +39,7 @@ DAY_KEYS = (
     "customer",
     "environment",
 )
+CORE_KEYS = ("day", "origin", "provider", "model", "project", "api_key", "team", "feature")
 HOUR_KEYS = ("hour", "origin", "provider", "model", "project", "api_key", "team", "feature")
 
 Key = tuple[Any, ...]
@@ -69,6 +70,7 @@ def _accumulate(sums: dict[Key, list[int]], key: Key, measures: tuple[int, ...])
 def add_rollups(connection: Connection, sums: RollupSums) -> None:
     """Add the sums to what the rollups already hold."""
     _upsert_adding(connection, RollupDay.__tablename__, DAY_KEYS, sums.day)
+    _upsert_adding(connection, RollupDayCore.__tablename__, CORE_KEYS, _core(sums.day))
     _upsert_adding(connection, RollupHour.__tablename__, HOUR_KEYS, sums.hour)
 
 
@@ -83,15 +85,25 @@ def replace_rollups(
     add_rollups(connection, sums)
 
 
+def _core(day: dict[Key, list[int]]) -> dict[Key, list[int]]:
+    """Day sums folded over customer and environment (the last two key parts)."""
+    core: dict[Key, list[int]] = {}
+    for key, measures in day.items():
+        _accumulate(core, key[:-2], tuple(measures))
+    return core
+
+
 def _delete_slice(connection: Connection, origin: str, provider: str, days: list[date]) -> None:
-    day_table, hour_table = RollupDay.__table__, RollupHour.__table__  # type: ignore[attr-defined]
-    connection.execute(
-        delete(day_table).where(
-            day_table.c.origin == origin,
-            day_table.c.provider == provider,
-            day_table.c.day.in_(days),
+    hour_table = table_of(RollupHour)
+    for model in (RollupDay, RollupDayCore):
+        day_table = table_of(model)
+        connection.execute(
+            delete(day_table).where(
+                day_table.c.origin == origin,
+                day_table.c.provider == provider,
+                day_table.c.day.in_(days),
+            )
         )
-    )
     for day in days:
         start = datetime.combine(day, time(0), tzinfo=UTC)
         connection.execute(

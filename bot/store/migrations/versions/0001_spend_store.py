@@ -118,6 +118,29 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_table(
+        "rollup_day_core",
+        sa.Column("cost", sa.BigInteger(), nullable=False),
+        sa.Column("requests", sa.BigInteger(), nullable=False),
+        sa.Column("tokens_in", sa.BigInteger(), nullable=False),
+        sa.Column("tokens_out", sa.BigInteger(), nullable=False),
+        sa.Column("cache_read_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cache_write_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("unpriced_requests", sa.BigInteger(), nullable=False),
+        sa.Column("error_requests", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("origin", sa.String(length=16), nullable=False),
+        sa.Column("model", sa.String(length=256), nullable=False),
+        sa.Column("project", sa.String(length=256), nullable=False),
+        sa.Column("api_key", sa.String(length=256), nullable=False),
+        sa.Column("team", sa.String(length=256), nullable=False),
+        sa.Column("feature", sa.String(length=256), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day", "provider", "origin", "model", "project", "api_key", "team", "feature"
+        ),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "rollup_hour",
         sa.Column("cost", sa.BigInteger(), nullable=False),
         sa.Column("requests", sa.BigInteger(), nullable=False),
@@ -172,6 +195,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("usage_event")
     op.drop_table("rollup_hour")
+    op.drop_table("rollup_day_core")
     op.drop_table("rollup_day")
     with op.batch_alter_table("cost_line", schema=None) as batch_op:
         batch_op.drop_index("ix_cost_line_provider_bucket")
