@@ -15,7 +15,7 @@ from bot.domain import EventStatus, Origin, UsageEvent
 from bot.money import to_units
 from bot.pricing import PriceBook, PriceKey, TokenColumns
 from bot.store.attribution import Attribution
-from bot.store.events import PreparedBatch, event_row
+from bot.store.events import PreparedBatch
 from bot.store.rollups import RollupSums
 from bot.store.types import bind_datetime
 
@@ -38,7 +38,30 @@ def prepare_batch(
     costs, versions = price_events(unique, tokens, prices)
     bind_ts = bind_datetime(dialect)
     rows = [
-        event_row(e, bind_ts(e.ts), c, v) for e, c, v in zip(unique, costs, versions, strict=True)
+        (
+            e.source,
+            e.request_id,
+            bind_ts(e.ts),
+            e.provider,
+            e.model,
+            e.project,
+            e.api_key,
+            e.feature,
+            e.team,
+            e.customer,
+            e.environment,
+            e.service_tier,
+            e.batch,
+            e.tokens_in,
+            e.tokens_out,
+            e.cache_read_tokens,
+            e.cache_write_tokens,
+            e.latency_ms,
+            e.status.value,
+            cost,
+            version,
+        )  # the order of bot.store.events.COLUMNS
+        for e, cost, version in zip(unique, costs, versions, strict=True)
     ]
     return PreparedBatch(
         rows=rows,
@@ -88,24 +111,40 @@ def price_events(
 ) -> tuple[list[int | None], list[str]]:
     """Each event's cost in 1e-10 USD (None when unpriced) and the price version used.
     One rate lookup per (provider, model, day, tier, batch), then whole columns at once."""
-    groups: dict[tuple[str, str, date, str, bool], list[int]] = {}
-    for i, e in enumerate(events):
-        if e.cost is None:
-            groups.setdefault(
-                (e.provider, e.model, e.ts.date(), e.service_tier, e.batch), []
-            ).append(i)
-    costs: list[int | None] = [None if e.cost is None else to_units(e.cost) for e in events]
-    versions = ["" if e.cost is None else APP_REPORTED for e in events]
-    for group, members in groups.items():
-        key = PriceKey(*group)
-        rates = prices.rates(key)
-        if rates is None:
-            continue
+    n = len(events)
+    costs = np.zeros(n, dtype=np.int64)
+    known = np.zeros(n, dtype=np.bool_)
+    versions = np.full(n, "", dtype=object)
+    for group, members in _price_groups(events).items():
         index = np.array(members, dtype=np.int64)
-        priced = prices.price(key, _take(tokens, index))
-        for i, units in zip(members, priced.tolist() if priced is not None else (), strict=True):
-            costs[i], versions[i] = units, rates.version
-    return costs, versions
+        if group is None:
+            costs[index] = [to_units(events[i].cost) for i in members]  # type: ignore[arg-type]
+            known[index], versions[index] = True, APP_REPORTED
+            continue
+        key = PriceKey(*group)
+        rates, priced = prices.rates(key), prices.price(key, _take(tokens, index))
+        if rates is not None and priced is not None:
+            costs[index], known[index], versions[index] = priced, True, rates.version
+    values: list[int] = costs.tolist()
+    cost_list: list[int | None] = list(values)
+    for i in np.flatnonzero(~known).tolist():
+        cost_list[i] = None
+    return cost_list, versions.tolist()
+
+
+def _price_groups(
+    events: Sequence[UsageEvent],
+) -> dict[tuple[str, str, date, str, bool] | None, list[int]]:
+    """Event positions by price key; None collects the events whose app reported a cost."""
+    groups: dict[tuple[str, str, date, str, bool] | None, list[int]] = {}
+    for i, e in enumerate(events):
+        key = (
+            None
+            if e.cost is not None
+            else (e.provider, e.model, e.ts.date(), e.service_tier, e.batch)
+        )
+        groups.setdefault(key, []).append(i)
+    return groups
 
 
 def _take(tokens: TokenColumns, index: Int64s) -> TokenColumns:

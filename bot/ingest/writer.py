@@ -30,7 +30,8 @@ from bot.store.events import PreparedBatch, store_events
 
 BATCH_SIZE = 20_000
 MAX_KEPT_ERRORS = 1000
-IN_FLIGHT = 2  # chunks parsed ahead of the writer
+WORKERS = 1  # parsing costs about twice what writing does, so two parse while one writes
+IN_FLIGHT = 2 * WORKERS  # chunks parsed ahead of the writer
 
 
 @dataclass
@@ -99,7 +100,7 @@ def ingest_jsonl(
     report = IngestReport()
     setup = worker.Setup(prices, attribution, source, engine.dialect.name)
     context = get_context("spawn")
-    with ProcessPoolExecutor(1, context, initializer=worker.start, initargs=(setup,)) as pool:
+    with ProcessPoolExecutor(WORKERS, context, initializer=worker.start, initargs=(setup,)) as pool:
         pending: deque[Future[worker.Result]] = deque()
         for chunk in iter_chunks(stream):
             pending.append(_submit(pool, chunk))

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bot.domain import UsageEvent
 from bot.errors import StoreError
 from bot.store.rollups import CORE_KEYS, DAY_KEYS, HOUR_KEYS, MEASURES, RollupSums, add_rollups
 
@@ -59,33 +58,6 @@ class PreparedBatch:
     rows: list[tuple[Any, ...]]
     sums: RollupSums
     unpriced: int = 0
-
-
-def event_row(e: UsageEvent, ts: object, cost_units: int | None, version: str) -> tuple[Any, ...]:
-    """One usage_event row in COLUMNS order."""
-    return (
-        e.source,
-        e.request_id,
-        ts,
-        e.provider,
-        e.model,
-        e.project,
-        e.api_key,
-        e.feature,
-        e.team,
-        e.customer,
-        e.environment,
-        e.service_tier,
-        e.batch,
-        e.tokens_in,
-        e.tokens_out,
-        e.cache_read_tokens,
-        e.cache_write_tokens,
-        e.latency_ms,
-        e.status.value,
-        cost_units,
-        version,
-    )
 
 
 def store_events(connection: Connection, batch: PreparedBatch) -> int:

@@ -148,3 +148,49 @@ def test_days_are_utc_days(engine):
     assert day in (NOV_1, NOV_1.isoformat())
     assert raw == 1
     assert date.fromisoformat(str(day)) == NOV_1
+
+
+def test_every_event_field_lands_in_its_own_column(engine):
+    e = event(
+        7,
+        source="app",
+        project="proj",
+        api_key="key",
+        feature="feat",
+        team="team",
+        customer="cust",
+        environment="env",
+        service_tier="flex",
+        batch=True,
+        tokens_in=900,
+        tokens_out=80,
+        cache_read_tokens=300,
+        cache_write_tokens=200,
+        latency_ms=1234,
+        status=EventStatus.ERROR,
+    )
+    write_events(engine, [priced(e, "0.125")])
+    with engine.connect() as connection:
+        row = connection.execute(select(UsageEvent)).one()._mapping
+    assert {k: row[k] for k in row if k not in ("id", "ts")} == {
+        "source": "app",
+        "request_id": "req-7",
+        "provider": "openai",
+        "model": "gpt-5",
+        "project": "proj",
+        "api_key": "key",
+        "feature": "feat",
+        "team": "team",
+        "customer": "cust",
+        "environment": "env",
+        "service_tier": "flex",
+        "batch": True,
+        "tokens_in": 900,
+        "tokens_out": 80,
+        "cache_read_tokens": 300,
+        "cache_write_tokens": 200,
+        "latency_ms": 1234,
+        "status": "error",
+        "cost": Decimal("0.125"),
+        "price_version": "reported by the app",
+    }
