@@ -59,7 +59,6 @@ def _ours(path: Path, db: Path) -> float:
             source="bench",
             prices=PriceBook(),
             attribution=Attribution({}),
-            size=path.stat().st_size,
         )
     took = time.perf_counter() - started
     assert report.bad == 0, report.errors[:3]

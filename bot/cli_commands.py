@@ -83,7 +83,6 @@ def ingest(args: argparse.Namespace) -> int:
             prices=_price_book(team_file),
             attribution=attribution,
             sinks=Sinks(on_bad=shown, on_batch=lambda _r: progress.update(_position(stream))),
-            size=size,
         )
     shown.finish()
     print(_ingest_summary(report))

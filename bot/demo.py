@@ -129,7 +129,6 @@ def _load_events(
                 prices=prices,
                 attribution=attribution,
                 sinks=Sinks(on_batch=lambda _r: bar.update(reader.tell())),
-                size=size,
             )
         took = time.perf_counter() - started
     _say(

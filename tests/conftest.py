@@ -66,7 +66,9 @@ def _empty_all_tables(engine: Engine) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     """A migrated, empty store on each database."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("store") / "aispend.db"

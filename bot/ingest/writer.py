@@ -1,27 +1,22 @@
 """From input to the store, one batch per transaction: a crash loses at most the batch in
 flight, and a second run stores exactly what is missing.
 
-JSON lines, the common and the large case, are parsed and prepared in a worker process while
-the main process writes the previous batch, so both cores work. Other formats, and small
-inputs, take the same steps in one process.
+One process does it all. A worker process that parsed while the main one wrote was measured
+on these 2-core machines and was no faster (pickling each prepared batch costs about as much
+as the work it moves), and a writer thread was slower (GIL hand-offs); see the README.
 """
 
 from __future__ import annotations
 
 import io
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import BinaryIO
 
 from sqlalchemy import Engine
 
 from bot.domain import UsageEvent
 from bot.errors import StoreError
-from bot.ingest import worker
-from bot.ingest.chunks import Chunk, iter_chunks
 from bot.ingest.prepare import prepare_batch
 from bot.ingest.readers import Format, Parsed, detect_format, iter_parsed
 from bot.pricing import PriceBook
@@ -30,8 +25,6 @@ from bot.store.events import PreparedBatch, store_events
 
 BATCH_SIZE = 20_000
 MAX_KEPT_ERRORS = 1000
-WORKERS = 1  # parsing costs about twice what writing does, so two parse while one writes
-IN_FLIGHT = 2 * WORKERS  # chunks parsed ahead of the writer
 
 
 @dataclass
@@ -87,41 +80,6 @@ def _batches(
         yield batch
 
 
-def ingest_jsonl(
-    engine: Engine,
-    stream: BinaryIO,
-    *,
-    prices: PriceBook,
-    attribution: Attribution,
-    source: str,
-    sinks: Sinks = Sinks(),
-) -> IngestReport:
-    """JSON lines with a worker process parsing and preparing ahead of the writer."""
-    report = IngestReport()
-    setup = worker.Setup(prices, attribution, source, engine.dialect.name)
-    context = get_context("spawn")
-    with ProcessPoolExecutor(WORKERS, context, initializer=worker.start, initargs=(setup,)) as pool:
-        pending: deque[Future[worker.Result]] = deque()
-        for chunk in iter_chunks(stream):
-            pending.append(_submit(pool, chunk))
-            if len(pending) > IN_FLIGHT:
-                _take(engine, pending.popleft().result(), report, sinks)
-        while pending:
-            _take(engine, pending.popleft().result(), report, sinks)
-    return report
-
-
-def _submit(pool: ProcessPoolExecutor, chunk: Chunk) -> Future[worker.Result]:
-    return pool.submit(worker.parse_and_prepare, chunk)
-
-
-def _take(engine: Engine, result: worker.Result, report: IngestReport, sinks: Sinks) -> None:
-    report.records += result.records
-    for line, reason in result.bad:
-        _record_bad(report, line, reason, sinks)
-    _store(engine, result.batch, result.events, report, sinks)
-
-
 def _record_bad(report: IngestReport, line: int, reason: str, sinks: Sinks) -> None:
     report.bad += 1
     if len(report.errors) < MAX_KEPT_ERRORS:
@@ -155,7 +113,6 @@ def _store_with_retry(engine: Engine, batch: PreparedBatch, attempts: int = 3) -
 
 
 PEEK_BYTES = 1 << 20
-PARALLEL_MIN_BYTES = 32 << 20  # below this a worker process costs more than it saves
 
 
 def ingest_stream(
@@ -168,16 +125,11 @@ def ingest_stream(
     prices: PriceBook,
     attribution: Attribution,
     sinks: Sinks = Sinks(),
-    size: int | None = None,
 ) -> IngestReport:
-    """Ingest any supported input; large JSON lines go through the two-process path.
-    `stream` must be buffered with room to peek at PEEK_BYTES (see `open_for_ingest`)."""
+    """Ingest any supported input. `stream` must be buffered with room to peek at PEEK_BYTES
+    (see `open_for_ingest`) when the format is to be detected."""
     if fmt is Format.AUTO:
         fmt = detect_format(name, stream.peek(PEEK_BYTES)[:PEEK_BYTES])
-    if fmt is Format.JSONL and (size is None or size >= PARALLEL_MIN_BYTES):
-        return ingest_jsonl(
-            engine, stream, prices=prices, attribution=attribution, source=source, sinks=sinks
-        )
     parsed = iter_parsed(stream, fmt, source=source, name=name)
     return ingest(engine, parsed, prices=prices, attribution=attribution, sinks=sinks)
 

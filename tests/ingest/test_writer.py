@@ -5,12 +5,10 @@ from datetime import date
 from decimal import Decimal
 
 import orjson
-import pytest
 
 from bot.domain import DateRange, Dimension, SpendQuery
-from bot.ingest import chunks
-from bot.ingest.readers import Format, iter_parsed
-from bot.ingest.writer import Sinks, ingest, ingest_jsonl, ingest_stream, open_for_ingest
+from bot.ingest.readers import MAX_LINE_BYTES, Format, iter_parsed
+from bot.ingest.writer import Sinks, ingest, ingest_stream, open_for_ingest
 from bot.pricing import PriceBook
 from bot.store.attribution import Attribution
 from bot.store.queries import spend
@@ -57,7 +55,7 @@ def test_ingest_stores_every_good_line_and_reports_every_bad_one_by_number(engin
         GOOD | {"request_id": "c", "provider": "opnai"},
         {"request_id": "d", "provider": "openai", "model": "gpt-5"},
         GOOD | {"request_id": "e", "ts": "2026-11-20T10:00:00"},
-        b"x" * (chunks.MAX_LINE_BYTES + 10) + b"\n",
+        b"x" * (MAX_LINE_BYTES + 10) + b"\n",
         GOOD | {"request_id": "f"},
     )
     bad: list[tuple[int, str]] = []
@@ -92,28 +90,6 @@ def test_interrupted_ingest_completed_by_a_rerun_equals_a_clean_run(engine, tmp_
     assert _by_feature(engine) == _by_feature(clean)
 
 
-def test_parallel_jsonl_ingest_gives_the_same_store_as_one_process(engine, tmp_path, monkeypatch):
-    from bot.store.db import make_engine, upgrade
-
-    data = _jsonl(generate_events(SPEC)) + b"not json\n" + _lines(GOOD | {"request_id": "z"})
-    monkeypatch.setattr(chunks, "CHUNK_BYTES", 64 << 10)  # many chunks
-    bad: list[tuple[int, str]] = []
-    report = ingest_jsonl(
-        engine,
-        io.BytesIO(data),
-        prices=PriceBook(),
-        attribution=Attribution({}),
-        source="t",
-        sinks=Sinks(on_bad=lambda n, r: bad.append((n, r))),
-    )
-    single = make_engine(f"sqlite:///{tmp_path}/single.db")
-    upgrade(single)
-    expected = _ingest(single, data)
-    assert (report.stored, report.bad) == (expected.stored, 1)
-    assert bad[0][0] == data.count(b"\n") - 1
-    assert _by_feature(engine) == _by_feature(single)
-
-
 def test_ingest_stream_detects_csv(engine):
     data = (
         b"ts,provider,model,tokens_in,tokens_out,request_id\n"
@@ -132,24 +108,3 @@ def test_ingest_stream_detects_csv(engine):
     with engine.connect() as connection:
         total = spend(connection, SpendQuery(PERIOD)).total
     assert total == Decimal("0.00225")  # 1000 in at $1.25, 100 out at $10 per million
-
-
-@pytest.mark.parametrize("size", [1, 7, 4096])
-def test_chunks_keep_line_numbers_and_whole_lines(size):
-    data = b"a\n\nbb\nccc\n" + b"d" * 20 + b"\nlast"
-    got = list(chunks.iter_chunks(io.BytesIO(data), size=size))
-    assert b"".join(c.data for c in got) == data
-    assert all(c.data.endswith(b"\n") for c in got[:-1])
-    offset = 0
-    for c in got:
-        assert c.first_line == data[:offset].count(b"\n") + 1
-        offset += len(c.data)
-
-
-def test_chunks_skip_an_overlong_line_without_holding_it(monkeypatch):
-    monkeypatch.setattr(chunks, "MAX_LINE_BYTES", 100)
-    data = b"ok\n" + b"x" * 1000 + b"\nafter\n"
-    got = list(chunks.iter_chunks(io.BytesIO(data), size=64))
-    assert [(c.first_line, c.too_long) for c in got if c.too_long] == [(2, True)]
-    assert b"".join(c.data for c in got if not c.too_long) == b"ok\nafter\n"
-    assert [c.first_line for c in got if c.data == b"after\n"] == [3]
