@@ -16,22 +16,10 @@ from bot.errors import StoreError
 from bot.money import to_units
 from bot.pricing import PriceBook, PriceKey, TokenTotals
 from bot.store.attribution import Attribution
+from bot.store.models import COST_LINE_KEY, table_of
 from bot.store.models import CostLine as CostLineRow
-from bot.store.models import table_of
 from bot.store.rollups import RollupSums, replace_rollups
 
-NATURAL_KEY = (
-    "source",
-    "bucket_start",
-    "bucket_hours",
-    "provider",
-    "project",
-    "api_key",
-    "model",
-    "service_tier",
-    "batch",
-    "line_item",
-)
 _TABLE = table_of(CostLineRow)
 
 
@@ -96,9 +84,9 @@ def _row(line: CostLine, attribution: Attribution, fetched_at: datetime) -> dict
 def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(_TABLE)
-    updated = [c for c in rows[0] if c not in NATURAL_KEY]
+    updated = [c for c in rows[0] if c not in COST_LINE_KEY]
     statement = statement.on_conflict_do_update(
-        index_elements=list(NATURAL_KEY),
+        index_elements=list(COST_LINE_KEY),
         set_={c: statement.excluded[c] for c in updated},
     )
     connection.execute(statement, rows)

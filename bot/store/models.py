@@ -54,24 +54,26 @@ class UsageEvent(SQLModel, table=True):
     price_version: str = Field(default="", max_length=64)
 
 
+COST_LINE_KEY = (
+    "source",
+    "bucket_start",
+    "bucket_hours",
+    "provider",
+    "project",
+    "api_key",
+    "model",
+    "service_tier",
+    "batch",
+    "line_item",
+)  # the natural key: re-pulling a window replaces these rows instead of adding
+
+
 class CostLine(SQLModel, table=True):
     """What a provider billed or reported for one bucket; upserted by its natural key."""
 
     __tablename__ = "cost_line"
     __table_args__ = (
-        UniqueConstraint(
-            "source",
-            "bucket_start",
-            "bucket_hours",
-            "provider",
-            "project",
-            "api_key",
-            "model",
-            "service_tier",
-            "batch",
-            "line_item",
-            name="uq_cost_line_natural",
-        ),
+        UniqueConstraint(*COST_LINE_KEY, name="uq_cost_line_natural"),
         Index("ix_cost_line_provider_bucket", "provider", "bucket_start"),
     )
 
