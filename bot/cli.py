@@ -10,7 +10,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from bot import cli_commands as commands
 from bot.errors import AispendError, ConfigError, InputError, UsageError
@@ -162,6 +161,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     return status
-
-
-__all__ = ["Path", "build_parser", "main"]

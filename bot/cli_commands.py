@@ -22,7 +22,7 @@ from bot.progress import Progress
 from bot.providers import resolve_provider
 from bot.slack.commands import HELP_TEXT, Verb, parse_command, resolve_period
 from bot.store import queries
-from bot.store.attribution import load_attribution
+from bot.store.attribution import Attribution, sync_rules
 from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
 
 SHOWN_BAD_LINES = 50
@@ -66,8 +66,9 @@ def ingest(args: argparse.Namespace) -> int:
     team_file = load_team_file(settings.aispend_config)
     engine = _engine(args, settings)
     require_current(engine)
-    with engine.connect() as connection:
-        attribution = load_attribution(connection)
+    with engine.begin() as connection:  # aispend.toml is the source of the rules
+        sync_rules(connection, team_file.attribution)
+    attribution = Attribution.from_rules(team_file.attribution)
     with ExitStack() as stack:
         raw, name = _open_input(args.file, stack)
         size = _size(raw)

@@ -216,3 +216,14 @@ def _report(url: str) -> str:
     )
     result.check_returncode()
     return result.stdout
+
+
+def test_ingest_attributes_team_from_the_team_file(store, tmp_path, capsys):
+    (tmp_path / "aispend.toml").write_text(
+        '[[teams]]\nid = "growth"\n[[attribution]]\napi_key = "key_g"\nteam = "growth"\n'
+    )
+    rows = [EVENT | {"ts": _today_iso(), "request_id": "t1", "api_key": "key_g"}]
+    assert main(["ingest", str(_events_file(tmp_path, rows))]) == 0
+    capsys.readouterr()
+    assert main(["report", "--format", "csv", "week by team"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("growth,")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert
 
 from bot.config import AttributionConfig
 from bot.providers import resolve_provider
@@ -66,12 +66,3 @@ def sync_rules(connection: Connection, rules: Sequence[AttributionConfig]) -> No
         row["provider"] = resolve_provider(row["provider"]) or "" if row["provider"] else ""
     if rows:
         connection.execute(insert(AttributionRule), rows)
-
-
-def load_attribution(connection: Connection) -> Attribution:
-    rows = connection.execute(select(AttributionRule)).mappings().all()
-    configs = [
-        AttributionConfig.model_validate({k: v for k, v in row.items() if k != "id"})
-        for row in rows
-    ]
-    return Attribution.from_rules(configs)
