@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,7 @@ from bot.domain import (
     SpendRow,
 )
 from bot.money import from_units
-from bot.store.models import RollupDay, RollupDayCore, table_of
+from bot.store.models import RollupDay, RollupDayCore, RollupHour, table_of
 
 _RANK = {Origin.BILLED.value: 0, Origin.ESTIMATED.value: 1, Origin.REPORTED.value: 2}
 _FULL_ONLY = frozenset({Dimension.CUSTOMER, Dimension.ENVIRONMENT})
@@ -170,6 +170,34 @@ def daily_series(
         day = row[0] if isinstance(row[0], date) else date.fromisoformat(row[0])
         series.setdefault(tuple(row[1:-1]), {})[day] = from_units(int(row.cost))
     return series
+
+
+def hourly_series(
+    connection: Connection, query: SpendQuery
+) -> dict[tuple[str, ...], dict[datetime, Decimal]]:
+    """Cost per UTC hour for each group, from hourly data only (request events and
+    estimated usage): the same-day nowcast. Billed cost is daily and never appears here.
+    Customer and environment are not kept hourly."""
+    if _named(query) & _FULL_ONLY:
+        raise ValueError("hourly series are not kept by customer or environment")
+    h = table_of(RollupHour).alias("h")
+    keys = [h.c[d.column] for d in query.group_by]
+    statement = (
+        select(h.c.hour, *keys, _total(h.c.cost).label("cost"))
+        .where(h.c.hour >= _midnight(query.period.start), h.c.hour < _midnight(query.period.end))
+        .where(*(h.c[f.dimension.column].in_(f.values) for f in query.filters))
+        .group_by(h.c.hour, *keys)
+    )
+    if query.origin is not None:
+        statement = statement.where(h.c.origin == query.origin.value)
+    series: dict[tuple[str, ...], dict[datetime, Decimal]] = {}
+    for row in connection.execute(statement):
+        series.setdefault(tuple(row[1:-1]), {})[row[0]] = from_units(int(row.cost))
+    return series
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

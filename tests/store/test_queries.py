@@ -3,8 +3,17 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from bot.domain import DateRange, Dimension, Filter, SpendQuery
-from bot.store.queries import daily_series, dimension_values, spend, top_movers, unpriced_models
+from bot.store.queries import (
+    daily_series,
+    dimension_values,
+    hourly_series,
+    spend,
+    top_movers,
+    unpriced_models,
+)
 from tests.builders import NOV_1, at, event, priced, write_events
 
 DAY2 = NOV_1 + timedelta(days=1)
@@ -100,3 +109,18 @@ def test_dimension_values_lists_distinct_non_empty_values(engine):
     _seed(engine)
     with engine.connect() as connection:
         assert list(dimension_values(connection, Dimension.TEAM)) == ["growth", "support"]
+
+
+def test_hourly_series_sums_each_utc_hour(engine):
+    _seed(engine)
+    write_events(engine, [priced(event(50, ts=at(NOV_1, 3)), "0.25")])
+    with engine.connect() as connection:
+        series = hourly_series(
+            connection, SpendQuery(DateRange(NOV_1, DAY2), (Dimension.PROVIDER,))
+        )
+    assert series == {("openai",): {at(NOV_1, 3): Decimal("0.25"), at(NOV_1, 12): Decimal("3.00")}}
+
+
+def test_hourly_series_refuses_dimensions_it_does_not_keep(engine):
+    with engine.connect() as connection, pytest.raises(ValueError, match="customer"):
+        hourly_series(connection, SpendQuery(DateRange(NOV_1, DAY2), (Dimension.CUSTOMER,)))
