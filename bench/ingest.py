@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +29,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     path = jsonl_file(args.events)
+    if args.memory:  # first, while this process is still small
+        _memory(path, args.events)
     with tempfile.TemporaryDirectory() as folder:
         ours = _ours(path, Path(folder) / "ours.db")
         raw = _raw_executemany(args.events, Path(folder) / "raw.db")
@@ -42,8 +43,6 @@ def run(args: argparse.Namespace) -> None:
         ratio_to_reference=round(ours / raw, 3),
         cores=os.cpu_count(),
     )
-    if args.memory:
-        _memory(path, args.events)
 
 
 def _ours(path: Path, db: Path) -> float:
@@ -98,7 +97,7 @@ def _rows(chunk: list[UsageEvent]) -> list[tuple[object, ...]]:
 
 
 def _memory(path: Path, lines: int) -> None:
-    """Peak resident memory of `aispend ingest` on the file, and of its worker process."""
+    """Peak resident memory (VmHWM, which starts afresh at exec) of `aispend ingest`."""
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/memory.db"
         env = {**os.environ, "DATABASE_URL": url, "AISPEND_CONFIG": "/nonexistent.toml"}
@@ -106,10 +105,8 @@ def _memory(path: Path, lines: int) -> None:
             [sys.executable, "-m", "bot", "db", "upgrade"], env=env, check=True, capture_output=True
         )
         code = (
-            "import resource, sys; from bot.cli import main; status = main(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-            "raise SystemExit(status)"
+            "import sys; from bot.cli import main; status = main(sys.argv[1:]); "
+            "print(open('/proc/self/status').read(), file=sys.stderr); raise SystemExit(status)"
         )
         result = subprocess.run(
             [sys.executable, "-c", code, "ingest", str(path)],
@@ -118,13 +115,13 @@ def _memory(path: Path, lines: int) -> None:
             text=True,
             check=True,
         )
-    main_kib, worker_kib = (int(v) for v in result.stderr.split()[-2:])
+    peak_kib = next(
+        int(line.split()[1]) for line in result.stderr.splitlines() if line.startswith("VmHWM:")
+    )
     emit(
         "ingest_peak_memory",
         lines=lines,
         file_mb=round(path.stat().st_size / 1e6),
-        main_process_mb=round(main_kib / 1024),
-        worker_process_mb=round(worker_kib / 1024),
+        peak_rss_mb=round(peak_kib / 1024),
         target_mb=300,
-        this_process_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     )

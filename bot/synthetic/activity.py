@@ -12,6 +12,7 @@ Columns from generate_event_columns, one array per UsageEvent field, in time ord
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
@@ -119,11 +120,24 @@ def generate_events(spec: ActivitySpec) -> Iterator[UsageEvent]:
         yield from _events(_public(day, simulate(spec, plan, day)))
 
 
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(UsageEvent)}
+
+
+def _as_sent(event: UsageEvent) -> dict[str, object]:
+    """The event as an app would send it: the fields it sets, without `source`, which is the
+    ingesting side's to name, and without fields left at their defaults."""
+    return {
+        name: value
+        for name, value in ((f, getattr(event, f)) for f in _DEFAULTS)
+        if name != "source" and value != _DEFAULTS[name]
+    }
+
+
 def write_jsonl(events: Iterable[UsageEvent], stream: BinaryIO) -> int:
     """One flat JSON object per event and line (UsageEvent's field names); returns the count."""
     count, chunk = 0, []
     for event in events:
-        chunk.append(orjson.dumps(event, default=str, option=orjson.OPT_APPEND_NEWLINE))
+        chunk.append(orjson.dumps(_as_sent(event), default=str, option=orjson.OPT_APPEND_NEWLINE))
         if len(chunk) == 10_000:
             stream.write(b"".join(chunk))
             count += len(chunk)

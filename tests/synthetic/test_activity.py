@@ -15,6 +15,7 @@ from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import get_snapshot
 
 from bot.domain import CostLine, EventStatus, UsageEvent
+from bot.ingest.fields import parse_event
 from bot.providers import PROVIDERS
 from bot.synthetic import (
     ActivitySpec,
@@ -275,15 +276,10 @@ def test_scenario_plants_launch_runaway_and_late_day() -> None:
     assert plan.launch_feature != plan.runaway_feature
 
 
-def test_write_jsonl_round_trips_through_orjson() -> None:
+def test_write_jsonl_round_trips_through_the_ingest_parser() -> None:
     sample = list(generate_events(SMALL))[:500]
     stream = io.BytesIO()
     assert write_jsonl(sample, stream) == len(sample)
     rows = [orjson.loads(line) for line in stream.getvalue().splitlines()]
-    parsed = [
-        UsageEvent(
-            **(r | {"ts": datetime.fromisoformat(r["ts"]), "status": EventStatus(r["status"])})
-        )
-        for r in rows
-    ]
-    assert parsed == sample
+    assert all("source" not in r and "cost" not in r for r in rows)  # as an app would send
+    assert [parse_event(r, source=sample[0].source) for r in rows] == sample
