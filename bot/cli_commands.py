@@ -151,7 +151,7 @@ def report(args: argparse.Namespace) -> int:
         return 0
     if command.verb not in (Verb.REPORT, Verb.TOP):
         raise UsageError(
-            f'"{command.verb.value}" is answered in Slack; on the command line: report, top, help'
+            f'"{command.verb.value}" is not on the command line yet; it answers report, top and help'
         )
     engine = _engine(args, _settings())
     require_current(engine)

@@ -227,3 +227,15 @@ def test_ingest_attributes_team_from_the_team_file(store, tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", "--format", "csv", "week by team"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("growth,")
+
+
+def test_report_says_plainly_which_verbs_the_command_line_answers(store, capsys):
+    assert main(["report", "forecast"]) == 2
+    assert "report, top and help" in capsys.readouterr().err
+
+
+def test_report_help_prints_the_grammar(capsys):
+    assert main(["report", "help"]) == 0
+    out = capsys.readouterr().out
+    assert "by" in out
+    assert "provider:openai" in out or "provider:" in out
