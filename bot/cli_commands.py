@@ -150,9 +150,8 @@ def report(args: argparse.Namespace) -> int:
         print(HELP_TEXT)
         return 0
     if command.verb not in (Verb.REPORT, Verb.TOP):
-        raise UsageError(
-            f'"{command.verb.value}" is not on the command line yet; it answers report, top and help'
-        )
+        verb = command.verb.value
+        raise UsageError(f'"{verb}" is not on the command line yet; it answers report, top, help')
     engine = _engine(args, _settings())
     require_current(engine)
     with engine.connect() as connection:

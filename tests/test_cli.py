@@ -231,7 +231,7 @@ def test_ingest_attributes_team_from_the_team_file(store, tmp_path, capsys):
 
 def test_report_says_plainly_which_verbs_the_command_line_answers(store, capsys):
     assert main(["report", "forecast"]) == 2
-    assert "report, top and help" in capsys.readouterr().err
+    assert "report, top, help" in capsys.readouterr().err
 
 
 def test_report_help_prints_the_grammar(capsys):
