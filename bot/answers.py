@@ -18,7 +18,8 @@ FORMATS = ("table", "csv", "json")
 def answer_text(connection: Connection, command: Command, today: date, fmt: str = "table") -> str:
     """The answer to a report or top command, as a table, CSV or JSON."""
     query = to_query(command, today)
-    title = f"AI spend, {command.period.label()} ({days_label(query.period)})"
+    label, days = command.period.label(), days_label(query.period)
+    title = f"AI spend, {label}" if label == days else f"AI spend, {label} ({days})"
     if command.verb is Verb.TOP:
         return _top(connection, query, title)
     spent = queries.spend(connection, query)

@@ -70,6 +70,7 @@ def test_report_typo_gets_the_closest_word_and_status_2(store, capsys):
 
 
 def test_report_on_an_unmigrated_store_names_the_fix(tmp_path, monkeypatch, capsys):
+    (tmp_path / "new.db").touch()
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/new.db")
     assert main(["report", "week"]) == 1
     assert "aispend db upgrade" in capsys.readouterr().err
@@ -239,3 +240,12 @@ def test_report_help_prints_the_grammar(capsys):
     out = capsys.readouterr().out
     assert "by" in out
     assert "provider:openai" in out or "provider:" in out
+
+
+def test_report_without_a_store_creates_no_file_and_says_how_to_make_one(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/missing.db")
+    assert main(["report", "week"]) == 1
+    assert "aispend db upgrade" in capsys.readouterr().err
+    assert not (tmp_path / "missing.db").exists()

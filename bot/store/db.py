@@ -87,7 +87,13 @@ def head_revision() -> str | None:
 
 
 def require_current(engine: Engine) -> None:
-    """Refuse to work on a store that is missing migrations, with the command that fixes it."""
+    """Refuse to work on a store that is missing migrations, with the command that fixes it.
+    A SQLite file that does not exist is not created by asking."""
+    if _missing_sqlite_file(engine):
+        raise StoreError(
+            f"there is no store at {_safe_url(engine)}: run `aispend db upgrade` to create it, "
+            "or set DATABASE_URL"
+        )
     try:
         current = current_revision(engine)
     except OperationalError as e:
@@ -97,6 +103,12 @@ def require_current(engine: Engine) -> None:
             f"the store at {_safe_url(engine)} is at revision {current or 'none'}, "
             f"not {head_revision()}: run `aispend db upgrade`"
         )
+
+
+def _missing_sqlite_file(engine: Engine) -> bool:
+    database = engine.url.database
+    in_a_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+    return in_a_file and not Path(str(database)).exists()
 
 
 def _safe_url(engine: Engine) -> str:
