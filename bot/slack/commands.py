@@ -1,23 +1,46 @@
 """The one command grammar: `/aispend week by provider` and `aispend report "week by provider"`.
 
-`parse_command` is pure and raises only UsageError, whatever the text.
+`parse_command` is pure and raises only UsageError, whatever the text. Period words (`week`,
+`30d`, `2026-10`, ...) are read by `bot.slack.periods`; their names are re-exported here.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
-from bot.domain import DateRange, Dimension, Filter, SpendQuery
+from bot.domain import Dimension, Filter, SpendQuery
 from bot.errors import UsageError
 from bot.providers import PROVIDERS, resolve_provider
+from bot.slack.periods import (
+    DEFAULT_PERIOD,
+    PERIOD_VOCABULARY,
+    PeriodKind,
+    PeriodSpec,
+    parse_period,
+    resolve_period,
+)
+from bot.slack.suggest import closest, shown, unknown
+
+__all__ = [
+    "DEFAULT_PERIOD",
+    "HELP_TEXT",
+    "MAX_GROUP_BY",
+    "MAX_TEXT_LENGTH",
+    "VOCABULARY",
+    "Command",
+    "PeriodKind",
+    "PeriodSpec",
+    "Verb",
+    "parse_command",
+    "resolve_period",
+    "to_query",
+]
 
 MAX_TEXT_LENGTH = 1000
-MAX_DAYS = 1000
 MAX_GROUP_BY = 2
 
 
@@ -33,49 +56,6 @@ class Verb(StrEnum):
     HELP = "help"
 
 
-class PeriodKind(StrEnum):
-    """The value is the words people type, for the kinds that are typed as words."""
-
-    TODAY = "today"
-    YESTERDAY = "yesterday"
-    WEEK = "week"  # trailing 7 days including today
-    MONTH = "month"  # month to date; "this month" too
-    THIS_WEEK = "this week"  # Monday of this week through today
-    LAST_WEEK = "last week"  # previous Monday..Sunday
-    LAST_MONTH = "last month"  # previous calendar month
-    DAYS = "days"  # trailing N days including today
-    RANGE = "range"  # start..end, both inclusive
-    CALENDAR_MONTH = "calendar month"  # the month that starts on `start`
-
-
-_MONTH_NAMES: tuple[str, ...] = ("January", "February", "March", "April", "May", "June")
-_MONTH_NAMES += ("July", "August", "September", "October", "November", "December")
-_LABELS = {PeriodKind.WEEK: "last 7 days", PeriodKind.MONTH: "month to date"}
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodSpec:
-    """A period as typed; `resolve_period` turns it into days once today is known."""
-
-    kind: PeriodKind
-    days: int | None = None
-    start: date | None = None
-    end: date | None = None  # RANGE only: the last day, inclusive
-
-    def label(self) -> str:
-        """Words for a report heading: "last 30 days", "October 2026"."""
-        if self.kind is PeriodKind.DAYS:
-            return f"last {self.days} days"
-        if self.kind is PeriodKind.RANGE:
-            return str(self.start) if self.start == self.end else f"{self.start}..{self.end}"
-        if self.kind is PeriodKind.CALENDAR_MONTH and self.start is not None:
-            return f"{_MONTH_NAMES[self.start.month - 1]} {self.start.year}"
-        return _LABELS.get(self.kind, self.kind.value)
-
-
-DEFAULT_PERIOD = PeriodSpec(PeriodKind.WEEK)
-
-
 @dataclass(frozen=True, slots=True)
 class Command:
     verb: Verb
@@ -85,9 +65,6 @@ class Command:
     args: tuple[str, ...] = ()  # words of verbs that take their own: budget set, export, help
 
 
-_TYPED_KINDS = (PeriodKind.DAYS, PeriodKind.RANGE, PeriodKind.CALENDAR_MONTH)
-_PERIOD_WORDS = {k.value: k for k in PeriodKind if k not in _TYPED_KINDS}
-_PERIOD_WORDS["this month"] = PeriodKind.MONTH
 _DIMENSION_WORDS: dict[str, Dimension] = {
     **{d.value: d for d in Dimension},
     **{f"{d.value}s": d for d in Dimension},
@@ -95,8 +72,7 @@ _DIMENSION_WORDS: dict[str, Dimension] = {
     **dict.fromkeys(("api_key", "apikey", "api_keys", "apikeys"), Dimension.KEY),
 }
 _VERBS = {v.value: v for v in Verb}
-_PERIOD_VOCABULARY = {word for phrase in _PERIOD_WORDS for word in phrase.split()}
-VOCABULARY: tuple[str, ...] = (*_VERBS, *sorted(_PERIOD_VOCABULARY), "by", "and", *_DIMENSION_WORDS)
+VOCABULARY: tuple[str, ...] = (*_VERBS, *PERIOD_VOCABULARY, "by", "and", *_DIMENSION_WORDS)
 
 HELP_TEXT = f"""\
 Usage: /aispend [verb] [period] [by DIM[, DIM]] [DIM:value ...]  (any order, any case)
@@ -112,10 +88,6 @@ Examples:
 _TOKEN = re.compile(r'(?:[^\s"]|"[^"]*")+')
 _CURLY_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"'})
 _FILTER = re.compile(r"([A-Za-z_]+):(.*)", re.DOTALL)
-_N_DAYS = re.compile(r"([0-9]+)d")
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_RANGE = re.compile(r"[0-9-]*\.\.[0-9-]*")
-_YEAR_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
 
 
 def parse_command(text: str) -> Command:
@@ -134,48 +106,10 @@ def parse_command(text: str) -> Command:
     return draft.build()
 
 
-def resolve_period(spec: PeriodSpec, today: date) -> DateRange:
-    """Whole UTC days, half-open [start, end), for `spec` as seen on `today`."""
-    tomorrow = today + timedelta(days=1)
-    month_start = today.replace(day=1)
-    monday = today - timedelta(days=today.weekday())
-    match spec.kind:
-        case PeriodKind.TODAY:
-            return DateRange(today, tomorrow)
-        case PeriodKind.YESTERDAY:
-            return DateRange(today - timedelta(days=1), today)
-        case PeriodKind.WEEK:
-            return DateRange(today - timedelta(days=6), tomorrow)
-        case PeriodKind.MONTH:
-            return DateRange(month_start, tomorrow)
-        case PeriodKind.THIS_WEEK:
-            return DateRange(monday, tomorrow)
-        case PeriodKind.LAST_WEEK:
-            return DateRange(monday - timedelta(days=7), monday)
-        case PeriodKind.LAST_MONTH:
-            return DateRange((month_start - timedelta(days=1)).replace(day=1), month_start)
-    return _resolve_typed(spec, tomorrow)
-
-
 def to_query(command: Command, today: date) -> SpendQuery:
     """The question `command` asks of the query layer."""
     period = resolve_period(command.period, today)
     return SpendQuery(period=period, group_by=command.group_by, filters=command.filters)
-
-
-def _resolve_typed(spec: PeriodSpec, tomorrow: date) -> DateRange:
-    """Periods that carry their own numbers or dates."""
-    if spec.kind is PeriodKind.DAYS and spec.days is not None:
-        return DateRange(tomorrow - timedelta(days=spec.days), tomorrow)
-    if spec.kind is PeriodKind.RANGE and spec.start is not None and spec.end is not None:
-        return DateRange(spec.start, spec.end + timedelta(days=1))
-    if spec.kind is PeriodKind.CALENDAR_MONTH and spec.start is not None:
-        return DateRange(spec.start, _next_month(spec.start))
-    raise ValueError(f"incomplete period {spec!r}")
-
-
-def _next_month(first: date) -> date:
-    return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 @dataclass(slots=True)
@@ -222,7 +156,7 @@ def _tokenize(text: str) -> list[str]:
         raise UsageError('unbalanced quote: every " needs a closing "')
     tokens = [m.group().replace('"', "") for m in _TOKEN.finditer(text)]
     if unreadable := next((token for token in tokens if not token.isprintable()), None):
-        raise UsageError(f'"{_shown(unreadable)}" holds characters that cannot be typed')
+        raise UsageError(f'"{shown(unreadable)}" holds characters that cannot be typed')
     return [token for token in tokens if token]
 
 
@@ -236,7 +170,7 @@ def _take_part(draft: _Draft, tokens: Sequence[str], i: int) -> int:
     if match := _FILTER.fullmatch(token):
         draft.add_filter(*_filter(match.group(1), match.group(2)))
         return i + 1
-    if found := _period(tokens, i):
+    if found := parse_period(tokens, i):
         draft.set_period(found[0], " ".join(tokens[i : i + found[1]]))
         return i + found[1]
     if draft.verb in (Verb.REPORT, Verb.TOP):
@@ -266,7 +200,7 @@ def _dimension(word: str) -> Dimension:
     if dim := _DIMENSION_WORDS.get(word.lower()):
         return dim
     suggestion = _closest_dimension(word)
-    raise UsageError(_unknown("dimension", word, suggestion), suggestion=suggestion)
+    raise UsageError(unknown("dimension", word, suggestion), suggestion=suggestion)
 
 
 def _filter(prefix: str, raw_value: str) -> tuple[Dimension, str]:
@@ -275,86 +209,22 @@ def _filter(prefix: str, raw_value: str) -> tuple[Dimension, str]:
     if dim is None:
         guess = _closest_dimension(prefix)
         suggestion = f"{guess}:" if guess else None
-        raise UsageError(_unknown("filter", f"{prefix}:", suggestion), suggestion=suggestion)
+        raise UsageError(unknown("filter", f"{prefix}:", suggestion), suggestion=suggestion)
     value = raw_value.strip()
     if not value:
-        raise UsageError(f'"{_shown(prefix)}:" needs a value, e.g. {dim}:name')
+        raise UsageError(f'"{shown(prefix)}:" needs a value, e.g. {dim}:name')
     return dim, _provider_id(value) if dim is Dimension.PROVIDER else value
 
 
 def _provider_id(name: str) -> str:
     if provider := resolve_provider(name):
         return provider
-    guess = _closest(name, [*PROVIDERS, *(a for p in PROVIDERS.values() for a in p.aliases)])
+    guess = closest(name, [*PROVIDERS, *(a for p in PROVIDERS.values() for a in p.aliases)])
     suggestion = resolve_provider(guess) if guess else None
-    message = _unknown("provider", name, suggestion)
+    message = unknown("provider", name, suggestion)
     if suggestion is None:
         message += f" — known providers: {', '.join(PROVIDERS)}"
     raise UsageError(message, suggestion=suggestion)
-
-
-def _period(tokens: Sequence[str], i: int) -> tuple[PeriodSpec, int] | None:
-    """The period starting at tokens[i] and how many words it takes, or None if none does."""
-    word = tokens[i].lower()
-    if word in ("last", "this"):
-        return _two_word_period(word, tokens[i + 1].lower() if i + 1 < len(tokens) else ""), 2
-    if kind := _PERIOD_WORDS.get(word):
-        return PeriodSpec(kind), 1
-    spec = _typed_period(word)
-    return (spec, 1) if spec else None
-
-
-def _two_word_period(first: str, second: str) -> PeriodSpec:
-    """`last week`, `last month`, `this week`, `this month`."""
-    if kind := _PERIOD_WORDS.get(f"{first} {second}"):
-        return PeriodSpec(kind)
-    guess = _closest(second, ["week", "month"]) if second else None
-    hint = f' — did you mean "{first} {guess}"?' if guess else ""
-    raise UsageError(f'"{first}" must be followed by "week" or "month"{hint}', suggestion=guess)
-
-
-def _typed_period(word: str) -> PeriodSpec | None:
-    """`30d`, `2026-11-01`, `2026-11-01..2026-11-15` or `2026-10`; None for other words."""
-    if match := _N_DAYS.fullmatch(word):
-        return PeriodSpec(PeriodKind.DAYS, days=_day_count(match.group(1)))
-    if _DAY.fullmatch(word):
-        day = _date(word)
-        return PeriodSpec(PeriodKind.RANGE, start=day, end=day)
-    if _RANGE.fullmatch(word):
-        return _range(word)
-    if _YEAR_MONTH.fullmatch(word):
-        return PeriodSpec(PeriodKind.CALENDAR_MONTH, start=_date(f"{word}-01", word))
-    return None
-
-
-def _day_count(digits: str) -> int:
-    significant = digits.lstrip("0")
-    days = int(significant) if 0 < len(significant) <= len(str(MAX_DAYS)) else 0
-    if not 1 <= days <= MAX_DAYS:
-        raise UsageError(f'"{_shown(digits)}d": the number of days must be 1 to {MAX_DAYS}')
-    return days
-
-
-def _range(word: str) -> PeriodSpec:
-    first, _, last = word.partition("..")
-    if not (_DAY.fullmatch(first) and _DAY.fullmatch(last)):
-        raise UsageError(f'"{word}" is not a range; write it as 2026-11-01..2026-11-15')
-    start, end = _date(first), _date(last)
-    if end < start:
-        raise UsageError(f'"{word}" ends before it starts')
-    return PeriodSpec(PeriodKind.RANGE, start=start, end=end)
-
-
-def _date(text: str, typed: str | None = None) -> date:
-    """A YYYY-MM-DD date, short of the last year `date` holds so ranges can end after it."""
-    typed = typed or text
-    try:
-        day = date.fromisoformat(text)
-    except ValueError as err:
-        raise UsageError(f'"{typed}" is not a real date or month') from err
-    if day.year == date.max.year:
-        raise UsageError(f'"{typed}" is too far in the future')
-    return day
 
 
 def _unknown_word(word: str) -> UsageError:
@@ -363,28 +233,12 @@ def _unknown_word(word: str) -> UsageError:
         return UsageError(f'"{lowered}" must be the first word')
     if lowered in VOCABULARY and lowered not in _DIMENSION_WORDS:
         return UsageError(f'"{lowered}" is out of place here')
-    guess = _closest(word, VOCABULARY)
+    guess = closest(word, VOCABULARY)
     if guess in _DIMENSION_WORDS:
         guess = f"by {_closest_dimension(guess)}"
-    return UsageError(_unknown("word", word, guess), suggestion=guess)
-
-
-def _unknown(what: str, word: str, suggestion: str | None) -> str:
-    hint = f' — did you mean "{suggestion}"?' if suggestion else ""
-    return f'unknown {what} "{_shown(word)}"{hint}'
+    return UsageError(unknown("word", word, guess), suggestion=guess)
 
 
 def _closest_dimension(word: str) -> str | None:
-    guess = _closest(word, _DIMENSION_WORDS)
+    guess = closest(word, _DIMENSION_WORDS)
     return _DIMENSION_WORDS[guess].value if guess else None
-
-
-def _closest(word: str, choices: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(word.lower(), list(choices), n=1)
-    return matches[0] if matches else None
-
-
-def _shown(word: str) -> str:
-    """`word` made safe to echo back: printable and short."""
-    printable = "".join(c if c.isprintable() else "?" for c in word)
-    return printable if len(printable) <= 40 else printable[:39] + "…"
