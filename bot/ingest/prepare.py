@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from bot.domain import EventStatus, Origin, UsageEvent
 from bot.money import to_units
 from bot.pricing import PriceBook, PriceKey, TokenColumns
 from bot.store.attribution import Attribution
-from bot.store.events import PreparedBatch
+from bot.store.events import EVENT_ATTRIBUTES, PreparedBatch
 from bot.store.rollups import RollupSums
 from bot.store.types import bind_datetime
 
@@ -37,30 +38,9 @@ def prepare_batch(
     tokens = token_columns(unique)
     costs, versions = price_events(unique, tokens, prices)
     bind_ts = bind_datetime(dialect)
+    head = attrgetter(*EVENT_ATTRIBUTES)  # one C call reads them all
     rows = [
-        (
-            e.source,
-            e.request_id,
-            bind_ts(e.ts),
-            e.provider,
-            e.model,
-            e.project,
-            e.api_key,
-            e.feature,
-            e.team,
-            e.customer,
-            e.environment,
-            e.service_tier,
-            e.batch,
-            e.tokens_in,
-            e.tokens_out,
-            e.cache_read_tokens,
-            e.cache_write_tokens,
-            e.latency_ms,
-            e.status.value,
-            cost,
-            version,
-        )  # the order of bot.store.events.COLUMNS
+        (*head(e), bind_ts(e.ts), e.status.value, cost, version)
         for e, cost, version in zip(unique, costs, versions, strict=True)
     ]
     return PreparedBatch(
@@ -156,6 +136,12 @@ def _take(tokens: TokenColumns, index: Int64s) -> TokenColumns:
     )
 
 
+# the rollup dimensions in rollup key order; the hourly rollup keeps the first six
+_DIMENSIONS = attrgetter(
+    "provider", "model", "project", "api_key", "team", "feature", "customer", "environment"
+)
+
+
 def sum_rollups(
     events: Sequence[UsageEvent], tokens: TokenColumns, costs: Sequence[int | None]
 ) -> RollupSums:
@@ -165,9 +151,11 @@ def sum_rollups(
     hours: dict[tuple[Any, ...], int] = {}
     day_slots, hour_slots = [], []
     for e in events:
-        ts, dims = e.ts, (e.provider, e.model, e.project, e.api_key, e.team, e.feature)
-        day_slots.append(days.setdefault((ts.date(), *dims, e.customer, e.environment), len(days)))
-        hour_slots.append(hours.setdefault((ts.year, ts.month, ts.day, ts.hour, *dims), len(hours)))
+        ts, dims = e.ts, _DIMENSIONS(e)
+        day_slots.append(days.setdefault((ts.date(), *dims), len(days)))
+        hour_slots.append(
+            hours.setdefault((ts.year, ts.month, ts.day, ts.hour, *dims[:6]), len(hours))
+        )
     measures = _measures(events, tokens, costs)
     sums = RollupSums()
     for (day, *rest), values in zip(days, _group_sums(day_slots, len(days), measures), strict=True):

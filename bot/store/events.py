@@ -16,10 +16,9 @@ from sqlalchemy import Connection
 from bot.errors import StoreError
 from bot.store.rollups import CORE_KEYS, DAY_KEYS, HOUR_KEYS, MEASURES, RollupSums, add_rollups
 
-COLUMNS = (
+EVENT_ATTRIBUTES = (
     "source",
     "request_id",
-    "ts",
     "provider",
     "model",
     "project",
@@ -35,10 +34,8 @@ COLUMNS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "latency_ms",
-    "status",
-    "cost",
-    "price_version",
-)
+)  # UsageEvent attributes stored as they are
+COLUMNS = (*EVENT_ATTRIBUTES, "ts", "status", "cost", "price_version")
 _STAGING = "staging_event"
 _INTEGER_COLUMNS = {
     "tokens_in",
