@@ -6,6 +6,11 @@
       InputError         a bad line of ingested input; carries the line number and the reason
       StoreError         the store is missing, too old, or refused a write
       PricingError       a price override that cannot be applied
+      CollectorError     a provider API call failed; names the provider, never a secret
+        CollectorAuthError      the key was refused (401/403); not retried
+        CollectorRateLimited    still 429 after every retry; carries retry_after
+        CollectorUnavailable    5xx, timeouts, resets or truncated bodies after every retry
+        CollectorDataError      the answer did not have the documented shape
 
 Each layer translates the errors of the libraries it uses into these at its boundary and
 re-raises `from` the original, so a traceback is never lost.
@@ -46,3 +51,31 @@ class StoreError(AispendError):
 
 class PricingError(AispendError):
     """A price override or discount in aispend.toml cannot be applied."""
+
+
+class CollectorError(AispendError):
+    """A provider API call failed. The message names the provider and never holds a secret."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+
+
+class CollectorAuthError(CollectorError):
+    """The provider refused the credentials (401 or 403)."""
+
+
+class CollectorRateLimited(CollectorError):
+    """The provider kept answering 429 after every retry."""
+
+    def __init__(self, provider: str, message: str, *, retry_after: float | None) -> None:
+        super().__init__(provider, message)
+        self.retry_after = retry_after
+
+
+class CollectorUnavailable(CollectorError):
+    """Server errors, timeouts, resets or truncated bodies outlasted every retry."""
+
+
+class CollectorDataError(CollectorError):
+    """The provider answered, but not in the documented shape (or looped its page cursor)."""
