@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.domain import CostLine, Origin
@@ -149,3 +149,46 @@ def _add_line(sums: RollupSums, origin: Origin, row: Any, day: date) -> None:
 
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def replace_window(
+    connection: Connection,
+    *,
+    sources: Sequence[str],
+    start: datetime,
+    end: datetime,
+    lines: Sequence[CostLine],
+    attribution: Attribution,
+    prices: PriceBook,
+    fetched_at: datetime,
+) -> int:
+    """Make the store hold exactly `lines` for these sources in [start, end): a line the
+    provider no longer reports goes, a restated one replaces, a new one is added. Rollups of
+    every day in the window are rebuilt in the same transaction."""
+    outside = [line for line in lines if not start <= line.bucket_start < end]
+    if outside or any(line.source not in sources for line in lines):
+        raise StoreError("a collected line falls outside its window or names another source")
+    window = (_TABLE.c.bucket_start >= start) & (_TABLE.c.bucket_start < end)
+    providers = {
+        p
+        for (p,) in connection.execute(
+            select(_TABLE.c.provider).where(_TABLE.c.source.in_(sources), window).distinct()
+        )
+    }
+    connection.execute(delete(_TABLE).where(_TABLE.c.source.in_(sources), window))
+    written = store_cost_lines(
+        connection, lines, attribution=attribution, prices=prices, fetched_at=fetched_at
+    )
+    days = _days_between(start, end)
+    for provider in providers | {line.provider for line in lines}:
+        for origin in (Origin.BILLED, Origin.ESTIMATED):
+            _rebuild(connection, origin, provider, days)
+    return written
+
+
+def _days_between(start: datetime, end: datetime) -> set[date]:
+    first, last = (
+        start.astimezone(UTC).date(),
+        (end - timedelta(microseconds=1)).astimezone(UTC).date(),
+    )
+    return {first + timedelta(days=i) for i in range((last - first).days + 1)}

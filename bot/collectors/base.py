@@ -1,0 +1,48 @@
+"""What every collector is: a provider id, the sources it writes, and one call that pulls a
+window of billed and reported cost lines (pure parsing inside, I/O through ProviderClient)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar, Protocol
+
+from bot.domain import CostLine
+
+DEFAULT_TRAILING_DAYS = 3  # providers restate recent days; every run pulls them again
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Whole UTC days, half-open: [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        for moment in (self.start, self.end):
+            if moment.tzinfo is None or moment != _midnight(moment):
+                raise ValueError(f"window bounds must be UTC midnights, got {moment.isoformat()}")
+        if self.end <= self.start:
+            raise ValueError("a window must end after it starts")
+
+
+def trailing_window(now: datetime, days: int = DEFAULT_TRAILING_DAYS) -> Window:
+    """The last `days` whole days plus today so far, which a scheduled run pulls again."""
+    tomorrow = _midnight(now) + timedelta(days=1)
+    return Window(tomorrow - timedelta(days=days + 1), tomorrow)
+
+
+def _midnight(moment: datetime) -> datetime:
+    utc = moment.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
+
+
+class Collector(Protocol):
+    provider: ClassVar[str]
+    sources: ClassVar[tuple[str, ...]]  # every CostLine.source it writes
+
+    def collect(self, start: datetime, end: datetime) -> Sequence[CostLine]:
+        """Every line the provider reports for [start, end); raises only CollectorError."""
+        ...

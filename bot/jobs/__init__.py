@@ -1,0 +1,1 @@
+"""What the scheduler runs: the places where collectors, the store and (later) Slack meet."""
