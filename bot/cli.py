@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_db(sub)
     _add_prices(sub)
+    _add_status(sub)
     return parser
 
 
@@ -138,6 +139,16 @@ def _add_prices(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     lookup.add_argument("--date", help="YYYY-MM-DD (default today)")
     lookup.add_argument("--tier", default="", help="service tier, e.g. flex or priority")
     lookup.add_argument("--batch", action="store_true", help="batch pricing")
+
+
+def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "status",
+        commands.status,
+        "each source's freshness, last error and what is missing",
+    )
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

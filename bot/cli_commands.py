@@ -24,6 +24,7 @@ from bot.slack.commands import HELP_TEXT, Verb, parse_command, resolve_period
 from bot.store import queries
 from bot.store.attribution import Attribution, sync_rules
 from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
+from bot.store.freshness import list_source_states
 
 SHOWN_BAD_LINES = 50
 
@@ -200,3 +201,12 @@ def demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         now=SystemClock().now(),
     )
+
+
+def status(args: argparse.Namespace) -> int:
+    engine = _engine(args, _settings())
+    require_current(engine)
+    with engine.connect() as connection:
+        states = list_source_states(connection)
+    print(render.status_table(states, SystemClock().now()))
+    return 1 if any(s.consecutive_failures for s in states) else 0

@@ -6,12 +6,13 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from bot.domain import Origin, SpendQuery, SpendReport, SpendRow
 from bot.money import format_usd
 from bot.pricing import RATE_PER_MTOK, Rates
+from bot.store.freshness import SourceState
 from bot.store.queries import Mover, UnpricedModel
 
 _ORIGIN_NOTE = {
@@ -164,3 +165,44 @@ def rates_text(provider: str, model: str, day: date, rates: Rates | None) -> str
 
 def per_mtok(rate_units: int) -> str:
     return f"${(Decimal(rate_units) / RATE_PER_MTOK).normalize():f}"
+
+
+def status_table(states: Sequence[SourceState], now: datetime) -> str:
+    """Each source's freshness and last error, failing sources first."""
+    if not states:
+        return "No source has been collected yet (run `aispend collect`)."
+    rows = [["source", "state", "last success", "data through", "last error"]]
+    for s in sorted(states, key=lambda s: (s.consecutive_failures == 0, s.source)):
+        state = "ok" if not s.consecutive_failures else f"failing x{s.consecutive_failures}"
+        rows.append(
+            [
+                s.source,
+                state,
+                _ago(s.last_success, now),
+                _moment(s.complete_through),
+                _short(s.last_error),
+            ]
+        )
+    return "\n".join(_left_aligned(rows))
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    minutes = int((now - moment).total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min ago"
+    return f"{minutes // 60} h ago" if minutes < 48 * 60 else f"{minutes // 1440} days ago"
+
+
+def _moment(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _left_aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

@@ -121,3 +121,26 @@ def test_a_line_outside_the_window_rolls_back_the_whole_window(engine):
 def test_trailing_window_covers_the_last_days_and_today():
     window = trailing_window(NOW, days=3)
     assert (window.start, window.end) == (at(NOV_1, 0), at(NOV_1 + timedelta(days=4), 0))
+
+
+def test_status_lists_failing_sources_first_with_their_error(engine):
+    from bot.render import status_table
+    from bot.store.freshness import list_source_states
+
+    collect_all(
+        _context(engine),
+        [OtherProvider([line(source="anthropic.costs", provider="anthropic", cost=Decimal(1))])],
+        WINDOW,
+    )
+    collect_all(
+        _context(engine), [ScriptedProvider(CollectorUnavailable("openai", "timed out"))], WINDOW
+    )
+    with engine.connect() as connection:
+        text = status_table(list_source_states(connection), NOW + timedelta(minutes=5))
+    lines = text.splitlines()
+    assert lines[1].startswith("openai.costs")
+    assert "failing x1" in lines[1]
+    assert "never" in lines[1]
+    assert "timed out" in lines[1]
+    assert lines[2].startswith("anthropic.costs")
+    assert "5 min ago" in lines[2]
