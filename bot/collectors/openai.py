@@ -1,0 +1,215 @@
+"""OpenAI Admin API: billed dollars from /v1/organization/costs (daily) and token usage from
+/v1/organization/usage/completions (hourly, unpriced). Payload shapes follow section 1 of
+the provider reference; the parsers are pure and raise only CollectorDataError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.collectors.http import ProviderClient
+from bot.domain import CostLine
+from bot.errors import CollectorDataError, CollectorError
+
+PROVIDER = "openai"
+BASE_URL = "https://api.openai.com"
+COSTS_PATH = "/v1/organization/costs"
+USAGE_PATH = "/v1/organization/usage/completions"
+COSTS_SOURCE = "openai.costs"
+USAGE_SOURCE = "openai.usage"
+COSTS_LIMIT = 180  # daily buckets per page, the documented maximum
+USAGE_HOURLY_LIMIT = 168  # hourly buckets per page, the documented maximum
+COSTS_GROUP_BY = ("project_id", "line_item")
+USAGE_GROUP_BY = ("model", "project_id", "api_key_id", "batch", "service_tier")
+OTHER_MODEL = "(other)"  # a line item the reference's format does not fit
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Amount(_Shape):
+    value: float | str
+    currency: str
+
+
+class _CostResult(_Shape):
+    amount: _Amount
+    line_item: str | None = None
+    project_id: str | None = None
+    api_key_id: str | None = None
+
+
+class _UsageResult(_Shape):
+    input_tokens: int
+    output_tokens: int
+    num_model_requests: int
+    input_cached_tokens: int = 0
+    input_cache_write_tokens: int = 0  # added to the spec 2026-07-15; older answers lack it
+    model: str | None = None
+    project_id: str | None = None
+    api_key_id: str | None = None
+    service_tier: str | None = None
+    batch: bool | None = None
+
+
+class _CostBucket(_Shape):
+    start_time: int
+    results: list[_CostResult]
+
+
+class _UsageBucket(_Shape):
+    start_time: int
+    results: list[_UsageResult]
+
+
+class _CostPage(_Shape):
+    data: list[_CostBucket]
+
+
+class _UsagePage(_Shape):
+    data: list[_UsageBucket]
+
+
+_P = TypeVar("_P", _CostPage, _UsagePage)
+
+
+def parse_costs_page(payload: dict[str, Any]) -> list[CostLine]:
+    """One /organization/costs page as billed daily lines (dollars, Decimal)."""
+    page = _validated(_CostPage, payload, "costs page")
+    return [_cost_line(b.start_time, r) for b in page.data for r in b.results]
+
+
+def parse_usage_page(payload: dict[str, Any]) -> list[CostLine]:
+    """One hourly /organization/usage/completions page as unpriced, estimated token lines."""
+    page = _validated(_UsagePage, payload, "usage page")
+    return [_usage_line(b.start_time, r) for b in page.data for r in b.results]
+
+
+def split_line_item(line_item: str) -> tuple[str, str]:
+    """(model, service tier) from a free-text line item such as "priority | gpt-5, output".
+
+    The format is not specified; the reference's observed forms are "<model>, <kind>" with an
+    optional "<tier> | " prefix and "<model> audio, input". Anything else is "(other)"."""
+    tier, bar, rest = line_item.partition(" | ")
+    if not bar:
+        tier, rest = "", line_item
+    model, comma, _ = rest.partition(",")
+    model = model.strip().removesuffix(" audio").strip()
+    return (model if comma and model else OTHER_MODEL), tier.strip()
+
+
+def _validated(shape: type[_P], payload: dict[str, Any], what: str) -> _P:
+    try:
+        return shape.model_validate(payload)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise CollectorDataError(PROVIDER, f"{what} field {where!r}: {first['msg']}") from e
+
+
+def _bucket_start(epoch: int) -> datetime:
+    try:
+        return datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError) as e:
+        raise CollectorDataError(PROVIDER, f"bucket start_time {epoch} is out of range") from e
+
+
+def _dollars(value: float | str) -> Decimal:
+    try:
+        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation as e:
+        raise CollectorDataError(PROVIDER, f"amount.value {value!r} is not a number") from e
+    if not amount.is_finite():
+        raise CollectorDataError(PROVIDER, f"amount.value {value!r} is not finite")
+    return amount
+
+
+def _cost_line(start_time: int, result: _CostResult) -> CostLine:
+    item = result.line_item or ""
+    model, tier = split_line_item(item) if item else ("", "")
+    return CostLine(
+        source=COSTS_SOURCE,
+        provider=PROVIDER,
+        bucket_start=_bucket_start(start_time),
+        bucket_hours=24,
+        project=result.project_id or "",
+        api_key=result.api_key_id or "",
+        model=model,
+        service_tier=tier,
+        line_item=item,
+        cost=_dollars(result.amount.value),
+        currency=result.amount.currency.upper(),
+        estimated=False,
+    )
+
+
+def _usage_line(start_time: int, result: _UsageResult) -> CostLine:
+    return CostLine(
+        source=USAGE_SOURCE,
+        provider=PROVIDER,
+        bucket_start=_bucket_start(start_time),
+        bucket_hours=1,
+        project=result.project_id or "",
+        api_key=result.api_key_id or "",
+        model=result.model or "",
+        service_tier=result.service_tier or "",
+        batch=bool(result.batch),
+        tokens_in=result.input_tokens,  # includes cached and cache-write tokens
+        tokens_out=result.output_tokens,
+        cache_read_tokens=result.input_cached_tokens,
+        cache_write_tokens=result.input_cache_write_tokens,
+        requests=result.num_model_requests,
+        cost=None,
+        estimated=True,
+    )
+
+
+def openai_client(
+    http: httpx.Client, admin_key: str, *, base_url: str = BASE_URL, **options: Any
+) -> ProviderClient:
+    """A ProviderClient that sends the admin key as a Bearer token."""
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    return ProviderClient(PROVIDER, http, base_url, headers, **options)
+
+
+class OpenAICollector:
+    """Billed daily costs by project and line item, plus hourly completions token usage."""
+
+    provider: ClassVar[str] = PROVIDER
+    sources: ClassVar[tuple[str, ...]] = (COSTS_SOURCE, USAGE_SOURCE)
+
+    def __init__(self, client: ProviderClient) -> None:
+        self.client = client
+
+    def collect(self, start: datetime, end: datetime) -> list[CostLine]:
+        """Every costs and completions-usage line for [start, end)."""
+        window = _window(start, end)
+        costs = {**window, "bucket_width": "1d", "limit": COSTS_LIMIT}
+        usage = {**window, "bucket_width": "1h", "limit": USAGE_HOURLY_LIMIT}
+        return [
+            *self._pull(COSTS_PATH, {**costs, "group_by": list(COSTS_GROUP_BY)}, parse_costs_page),
+            *self._pull(USAGE_PATH, {**usage, "group_by": list(USAGE_GROUP_BY)}, parse_usage_page),
+        ]
+
+    def _pull(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        parse: Callable[[dict[str, Any]], list[CostLine]],
+    ) -> list[CostLine]:
+        return [line for page in self.client.pages(path, params) for line in parse(page)]
+
+
+def _window(start: datetime, end: datetime) -> dict[str, int]:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise CollectorError(PROVIDER, "collect needs timezone-aware start and end")
+    if end <= start:
+        raise CollectorError(PROVIDER, "collect needs end after start")
+    return {"start_time": int(start.timestamp()), "end_time": int(end.timestamp())}
