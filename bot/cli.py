@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(sub)
     _add_prices(sub)
     _add_status(sub)
+    _add_collect(sub)
     return parser
 
 
@@ -139,6 +140,22 @@ def _add_prices(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     lookup.add_argument("--date", help="YYYY-MM-DD (default today)")
     lookup.add_argument("--tier", default="", help="service tier, e.g. flex or priority")
     lookup.add_argument("--batch", action="store_true", help="batch pricing")
+
+
+def _add_collect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "collect",
+        commands.collect,
+        "pull billed cost and usage from the configured providers",
+        "Pull a window from every provider with an admin key set (OPENAI_ADMIN_KEY, "
+        "ANTHROPIC_ADMIN_KEY) and store it; a window pulled again replaces what it held, so "
+        "restated days are exact. One provider failing never stops the others; each run is "
+        "recorded for `aispend status`. Exit status 1 when a provider failed.",
+    )
+    p.add_argument("--provider", help="only this provider (default: every configured one)")
+    p.add_argument("--since", default="3d", help="how far back, e.g. 3d (default) or 90d")
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
 
 
 def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

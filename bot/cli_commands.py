@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from contextlib import ExitStack
 from datetime import date
@@ -13,10 +14,14 @@ from sqlalchemy import Engine
 from bot import render
 from bot.answers import answer_text, days_label
 from bot.clock import SystemClock
+from bot.collectors import COLLECTORS, build_collectors
+from bot.collectors.base import Window, trailing_window
+from bot.collectors.http import make_http_client
 from bot.config import Settings, TeamFile, load_settings, load_team_file
 from bot.errors import UsageError
 from bot.ingest.readers import Format
 from bot.ingest.writer import IngestReport, Sinks, ingest_stream, open_for_ingest
+from bot.jobs.collect import CollectContext, Outcome, collect_one
 from bot.pricing import PriceBook, PriceKey
 from bot.progress import Progress
 from bot.providers import resolve_provider
@@ -210,3 +215,55 @@ def status(args: argparse.Namespace) -> int:
         states = list_source_states(connection)
     print(render.status_table(states, SystemClock().now()))
     return 1 if any(s.consecutive_failures for s in states) else 0
+
+
+def collect(args: argparse.Namespace) -> int:
+    settings = _settings()
+    team_file = load_team_file(settings.aispend_config)
+    engine = _engine(args, settings)
+    require_current(engine)
+    window = _since_window(args.since)
+    with make_http_client() as http:
+        collectors = build_collectors(settings, http, only=_provider_choice(args.provider))
+        if not collectors:
+            raise UsageError(
+                "no provider is configured: set OPENAI_ADMIN_KEY or ANTHROPIC_ADMIN_KEY"
+            )
+        with engine.begin() as connection:
+            sync_rules(connection, team_file.attribution)
+        context = CollectContext(
+            engine,
+            _price_book(team_file),
+            Attribution.from_rules(team_file.attribution),
+            SystemClock(),
+        )
+        outcomes = []
+        for collector in collectors:
+            outcome = collect_one(context, collector, window)
+            print(_collect_line(outcome, window))
+            outcomes.append(outcome)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _since_window(since: str) -> Window:
+    match = re.fullmatch(r"([0-9]{1,4})d", since.strip())
+    if match is None or not 1 <= int(match.group(1)) <= 1000:
+        raise UsageError(f"--since takes a number of days such as 3d or 90d, got {since!r}")
+    return trailing_window(SystemClock().now(), days=int(match.group(1)))
+
+
+def _provider_choice(name: str | None) -> str | None:
+    if name is None:
+        return None
+    provider = resolve_provider(name)
+    if provider not in COLLECTORS:
+        known = ", ".join(COLLECTORS)
+        raise UsageError(f"no collector for {name!r}; collectors exist for {known}")
+    return provider
+
+
+def _collect_line(outcome: Outcome, window: Window) -> str:
+    span = f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}"
+    if outcome.ok:
+        return f"{outcome.provider}: {outcome.lines:,} lines for {span}"
+    return f"{outcome.provider}: failed, the store keeps what it had: {outcome.error}"

@@ -12,7 +12,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain import Dimension
@@ -28,6 +36,12 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     aispend_config: Path = Path("aispend.toml")
     log_level: str = "INFO"
+
+    # provider admin keys (never logged) and API base URLs (point them at a simulator to test)
+    openai_admin_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com"
+    anthropic_admin_key: SecretStr | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
 
     @field_validator("database_url")
     @classmethod

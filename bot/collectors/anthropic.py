@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from bot.collectors.http import ProviderClient
@@ -24,6 +25,8 @@ PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"
 COST_PATH = "/v1/organizations/cost_report"
 USAGE_PATH = "/v1/organizations/usage_report/messages"
+COST_SOURCE = "anthropic.costs"
+USAGE_SOURCE = "anthropic.usage"
 COST_GROUPS = ("workspace_id", "description")
 USAGE_GROUPS = ("model", "workspace_id", "api_key_id", "service_tier")
 COST_PAGE_MAX = 31  # 1d buckets per page
@@ -102,7 +105,7 @@ def _describe(error: ValidationError) -> str:
 def _cost_line(start: datetime, item: _CostItem) -> CostLine:
     tier = item.service_tier or ""
     return CostLine(
-        source="anthropic.costs",
+        source=COST_SOURCE,
         provider=PROVIDER,
         bucket_start=start.astimezone(UTC),
         bucket_hours=24,
@@ -128,7 +131,7 @@ def _usage_line(start: datetime, item: _UsageItem) -> CostLine:
     writes += item.cache_creation.ephemeral_1h_input_tokens
     tier = item.service_tier or ""
     return CostLine(
-        source="anthropic.usage",
+        source=USAGE_SOURCE,
         provider=PROVIDER,
         bucket_start=start.astimezone(UTC),
         bucket_hours=1,
@@ -146,11 +149,23 @@ def _usage_line(start: datetime, item: _UsageItem) -> CostLine:
     )
 
 
+BASE_URL = "https://api.anthropic.com"
+
+
+def anthropic_client(
+    http: httpx.Client, admin_key: str, *, base_url: str = BASE_URL, **options: Any
+) -> ProviderClient:
+    """A ProviderClient that sends the admin key and the API version Anthropic expects."""
+    headers = {"x-api-key": admin_key, "anthropic-version": API_VERSION}
+    return ProviderClient(PROVIDER, http, base_url, headers, **options)
+
+
 class AnthropicCollector:
     """Pulls both reports over [start, end) through a ProviderClient whose headers carry
     `x-api-key` (an admin key) and `anthropic-version`."""
 
-    provider = PROVIDER
+    provider: ClassVar[str] = PROVIDER
+    sources: ClassVar[tuple[str, ...]] = (COST_SOURCE, USAGE_SOURCE)
 
     def __init__(
         self,

@@ -1,0 +1,117 @@
+"""`aispend collect` end to end: real HTTP client, loopback simulators, the real store."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from bot.cli import main
+from bot.domain import DateRange, Origin, SpendQuery
+from bot.standins.anthropic import anthropic_routes
+from bot.standins.openai import openai_routes
+from bot.standins.server import Fault, running
+from bot.store.db import make_engine
+from bot.store.queries import spend
+from bot.synthetic import ActivitySpec, generate_cost_lines, generate_estimated_lines
+
+OPENAI_KEY = "sk-admin-PLANTED-openai-secret-000"
+ANTHROPIC_KEY = "sk-ant-admin-PLANTED-anthropic-secret-000"
+SPEC = ActivitySpec(end=datetime.now(UTC).date(), days=14, events_per_day=200)
+
+
+def _lines(provider: str):
+    billed = [x for x in generate_cost_lines(SPEC) if x.provider == provider]
+    hourly = [x for x in generate_estimated_lines(SPEC) if x.provider == provider]
+    return billed, hourly
+
+
+@pytest.fixture
+def simulators(tmp_path, monkeypatch):
+    openai_billed, openai_hourly = _lines("openai")
+    anthropic_billed, anthropic_hourly = _lines("anthropic")
+    routes_o = openai_routes(admin_key=OPENAI_KEY, costs=openai_billed, usage=openai_hourly)
+    routes_a = anthropic_routes(
+        admin_key=ANTHROPIC_KEY, costs=anthropic_billed, usage=anthropic_hourly
+    )
+    with running(routes_o) as openai, running(routes_a) as anthropic:
+        monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/collect.db")
+        monkeypatch.setenv("AISPEND_CONFIG", str(tmp_path / "aispend.toml"))
+        monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", openai.url)
+        monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.url)
+        assert main(["db", "upgrade"]) == 0
+        yield openai, anthropic, sum((x.cost for x in openai_billed + anthropic_billed), Decimal(0))
+
+
+def _stored(origin: Origin, *, today_only: bool = False) -> Decimal:
+    start = SPEC.end if today_only else SPEC.start
+    period = DateRange(start, SPEC.end + timedelta(days=1))
+    engine = make_engine(os.environ["DATABASE_URL"])
+    with engine.connect() as connection:
+        total = spend(connection, SpendQuery(period, origin=origin)).total
+    engine.dispose()
+    return total
+
+
+def _billed_total(capsys) -> Decimal:
+    capsys.readouterr()
+    assert main(["report", "--format", "json", "30d"]) == 0
+    return Decimal(json.loads(capsys.readouterr().out)["total_usd"])
+
+
+def test_collect_stores_exactly_what_providers_billed(simulators, capsys):
+    _, _, billed = simulators
+    assert main(["collect", "--since", "14d"]) == 0
+    out = capsys.readouterr().out
+    assert "openai:" in out
+    assert "anthropic:" in out
+    assert _stored(Origin.BILLED) == billed  # to the last 1e-10 dollar
+    estimates_today = _billed_total(capsys) - billed
+    assert estimates_today == _stored(Origin.ESTIMATED, today_only=True)
+    assert main(["collect", "--since", "14d"]) == 0  # a second pull replaces, never adds
+    assert _billed_total(capsys) - billed == estimates_today
+
+
+def test_one_provider_failing_is_reported_and_the_other_still_lands(simulators, capsys):
+    openai, _, _ = simulators
+    openai.inject(Fault(status=403))  # retried faults are covered in tests/collectors
+    assert main(["collect", "--since", "14d"]) == 1
+    out = capsys.readouterr().out
+    assert "openai: failed" in out
+    assert "anthropic: failed" not in out
+    assert "anthropic: " in out
+    assert main(["status"]) == 1
+    status = capsys.readouterr().out
+    assert "openai.costs" in status
+    assert "failing x1" in status
+
+
+def test_secrets_never_reach_output_or_the_store_state(simulators, capsys, caplog):
+    openai, _, _ = simulators
+    openai.inject(Fault(status=401))
+    main(["collect", "--since", "3d"])
+    main(["status"])
+    captured = capsys.readouterr()
+    text = captured.out + captured.err + caplog.text
+    assert "refused the credentials" in text
+    assert OPENAI_KEY not in text
+    assert ANTHROPIC_KEY not in text
+
+
+def test_collect_without_keys_says_which_to_set(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    main(["db", "upgrade"])
+    assert main(["collect"]) == 2
+    assert "OPENAI_ADMIN_KEY" in capsys.readouterr().err
+
+
+def test_collect_rejects_a_bad_since(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    main(["db", "upgrade"])
+    assert main(["collect", "--since", "forever"]) == 2
+    assert "--since" in capsys.readouterr().err
