@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
 from bot.answers import answer_text, days_label
+from bot.clock import FixedClock
+from bot.collectors.base import Collector, Window, trailing_window
+from bot.collectors.http import make_http_client
 from bot.config import AttributionConfig, TeamConfig, TeamFile
 from bot.domain import CostLine, DateRange, Origin, SpendQuery
-from bot.errors import UsageError
+from bot.errors import StoreError, UsageError
 from bot.ingest.readers import Format
 from bot.ingest.writer import Sinks, ingest_stream, open_for_ingest
+from bot.jobs.collect import CollectContext, collect_all
 from bot.money import format_usd
 from bot.pricing import PriceBook
 from bot.progress import Progress
 from bot.render import unpriced_table
 from bot.slack.commands import parse_command, resolve_period
+from bot.standins.providers import SIMULATED, SimulatedProviders, simulated_providers
 from bot.store import queries
 from bot.store.attribution import Attribution, sync_rules
 from bot.store.cost_lines import store_cost_lines
@@ -52,8 +58,34 @@ def demo_team_file() -> TeamFile:
     )
 
 
+@dataclass(frozen=True)
+class _Demo:
+    engine: Engine
+    spec: ActivitySpec
+    prices: PriceBook
+    attribution: Attribution
+    now: datetime
+
+    def write(self, lines: list[CostLine]) -> int:
+        with self.engine.begin() as connection:
+            return store_cost_lines(
+                connection,
+                lines,
+                attribution=self.attribution,
+                prices=self.prices,
+                fetched_at=self.now,
+            )
+
+    def collect(self, collectors: list[Collector], window: Window) -> int:
+        context = CollectContext(self.engine, self.prices, self.attribution, FixedClock(self.now))
+        outcomes = collect_all(context, collectors, window)
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            raise StoreError(f"the demo's simulated {failed[0].provider} failed: {failed[0].error}")
+        return sum(o.lines for o in outcomes)
+
+
 def run_demo(url: str, *, days: int, events_per_day: int, seed: int, now: datetime) -> int:
-    engine = _fresh_store(url)
     team_file = demo_team_file()
     spec = ActivitySpec(
         end=now.date(),
@@ -62,18 +94,25 @@ def run_demo(url: str, *, days: int, events_per_day: int, seed: int, now: dateti
         seed=seed,
         now_hour=max(now.hour, 1),
     )
-    prices = PriceBook(team_file.prices.overrides, team_file.prices.discounts)
-    attribution = Attribution.from_rules(team_file.attribution)
-    with engine.begin() as connection:
+    demo = _Demo(
+        _fresh_store(url),
+        spec,
+        PriceBook(team_file.prices.overrides, team_file.prices.discounts),
+        Attribution.from_rules(team_file.attribution),
+        now,
+    )
+    with demo.engine.begin() as connection:
         sync_rules(connection, team_file.attribution)
     started = time.perf_counter()
     _say(f"aispend demo: {days} days of activity for a {len(TEAMS)}-team company, seed {seed}")
-    _load_billed(engine, spec, prices, attribution)
-    _load_events(engine, spec, prices, attribution)
-    _restate(engine, spec, prices, attribution)
-    _load_estimates(engine, spec, prices, attribution)
+    with make_http_client() as http, simulated_providers(spec) as providers:
+        collectors = providers.collectors(http)
+        _load_billed(demo, collectors, providers)
+        _load_events(demo)
+        _restate(demo, collectors, providers)
+        _load_estimates(demo)
     _say(f"  loaded in {time.perf_counter() - started:.1f}s\n")
-    _print_reports(engine, spec)
+    _print_reports(demo.engine, spec)
     _say(f'Explore it: DATABASE_URL={url} aispend report "last month by team"')
     return 0
 
@@ -92,26 +131,25 @@ def _fresh_store(url: str) -> Engine:
     return engine
 
 
-def _write(
-    engine: Engine, lines: list[CostLine], prices: PriceBook, attribution: Attribution
-) -> int:
-    with engine.begin() as connection:
-        return store_cost_lines(
-            connection, lines, attribution=attribution, prices=prices, fetched_at=datetime.now(UTC)
-        )
+def _direct(lines: list[CostLine]) -> list[CostLine]:
+    """Lines of the providers that have no simulator yet; they are stored as they are."""
+    return [line for line in lines if line.provider not in SIMULATED]
 
 
-def _load_billed(
-    engine: Engine, spec: ActivitySpec, prices: PriceBook, attribution: Attribution
-) -> None:
-    lines = generate_cost_lines(spec)
-    _write(engine, lines, prices, attribution)
-    _say(f"  1/4 providers' cost reports (billed, daily): {len(lines):,} lines")
+def _load_billed(demo: _Demo, collectors: list[Collector], providers: SimulatedProviders) -> None:
+    spec = demo.spec
+    window = Window(_midnight(spec.start), _midnight(spec.end + timedelta(days=1)))
+    collected = demo.collect(collectors, window)
+    direct = demo.write(_direct(generate_cost_lines(spec)))
+    _say(
+        f"  1/4 collected {collected:,} cost and usage lines from the OpenAI and Anthropic "
+        f"simulators in {providers.requests} HTTP requests; {direct:,} billed lines of the "
+        "other providers loaded directly"
+    )
 
 
-def _load_events(
-    engine: Engine, spec: ActivitySpec, prices: PriceBook, attribution: Attribution
-) -> None:
+def _load_events(demo: _Demo) -> None:
+    engine, spec, prices, attribution = demo.engine, demo.spec, demo.prices, demo.attribution
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "events.jsonl"
         with path.open("wb") as out:
@@ -137,25 +175,29 @@ def _load_events(
     )
 
 
-def _restate(
-    engine: Engine, spec: ActivitySpec, prices: PriceBook, attribution: Attribution
-) -> None:
-    before = _billed_total(engine, spec)
-    lines = generate_cost_lines(spec, revision=1)
-    _write(engine, lines, prices, attribution)
-    after = _billed_total(engine, spec)
+def _restate(demo: _Demo, collectors: list[Collector], providers: SimulatedProviders) -> None:
+    before = _billed_total(demo.engine, demo.spec)
+    providers.serve(revision=1)
+    demo.collect(collectors, trailing_window(demo.now))
+    demo.write(_direct(generate_cost_lines(demo.spec, revision=1)))
+    after = _billed_total(demo.engine, demo.spec)
     _say(
-        f"  3/4 providers restated their last 3 days: billed total {format_usd(before)} -> "
-        f"{format_usd(after)} (replaced, not added)"
+        f"  3/4 providers restated their last 3 days and the hourly run pulled them again: "
+        f"billed total {format_usd(before)} -> {format_usd(after)} (replaced, not added)"
     )
 
 
-def _load_estimates(
-    engine: Engine, spec: ActivitySpec, prices: PriceBook, attribution: Attribution
-) -> None:
-    lines = generate_estimated_lines(spec)
-    _write(engine, lines, prices, attribution)
-    _say(f"  4/4 today's hourly usage, priced as estimates until billed: {len(lines):,} lines")
+def _load_estimates(demo: _Demo) -> None:
+    lines = _direct(generate_estimated_lines(demo.spec))
+    demo.write(lines)
+    _say(
+        "  4/4 today's hourly usage, priced as estimates until billed: from the simulators' "
+        f"usage reports, and {len(lines):,} lines of the other providers"
+    )
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _billed_total(engine: Engine, spec: ActivitySpec) -> Decimal:

@@ -26,11 +26,13 @@ _ORIGIN_NOTE = {
 def report_table(report: SpendReport, title: str) -> str:
     """An aligned text table with a share column and a total line."""
     headers = [d.value for d in report.query.group_by] or ["total"]
-    body = [_cells(report, row) for row in report.rows]
+    counted = report.origin is Origin.REPORTED  # cost reports do not count requests
+    body = [_cells(report, row)[: None if counted else -1] for row in report.rows]
     lines = [f"{title}  ({_ORIGIN_NOTE[report.origin]})", ""]
     if not body:
         return "\n".join([*lines, "No spend recorded for this period."])
-    lines += _aligned([[*headers, "cost", "share", "requests"], *body])
+    columns = ["cost", "share", "requests"] if counted else ["cost", "share"]
+    lines += _aligned([[*headers, *columns], *body], numbers=len(columns))
     lines += ["", f"Total {format_usd(report.total)}"]
     if report.unpriced_requests:
         lines.append(
@@ -53,9 +55,10 @@ def _cost_cell(row: SpendRow) -> str:
     return "no price" if row.cost == 0 else f"{format_usd(row.cost)}*"
 
 
-def _aligned(rows: list[list[str]]) -> list[str]:
+def _aligned(rows: list[list[str]], numbers: int = 3) -> list[str]:
+    """Left-aligned names, then `numbers` right-aligned columns."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    numeric = {len(widths) - 3, len(widths) - 2, len(widths) - 1}
+    numeric = set(range(len(widths) - numbers, len(widths)))
     out = []
     for row in rows:
         cells = [
