@@ -21,7 +21,7 @@ from bot.config import Settings, TeamFile, load_settings, load_team_file
 from bot.errors import UsageError
 from bot.ingest.readers import Format
 from bot.ingest.writer import IngestReport, Sinks, ingest_stream, open_for_ingest
-from bot.jobs.collect import CollectContext, Outcome, collect_one
+from bot.jobs.collect import CollectContext, Outcome, collect_all
 from bot.pricing import PriceBook, PriceKey
 from bot.progress import Progress
 from bot.providers import resolve_provider
@@ -237,11 +237,9 @@ def collect(args: argparse.Namespace) -> int:
             Attribution.from_rules(team_file.attribution),
             SystemClock(),
         )
-        outcomes = []
-        for collector in collectors:
-            outcome = collect_one(context, collector, window)
-            print(_collect_line(outcome, window))
-            outcomes.append(outcome)
+        outcomes = collect_all(context, collectors, window)
+    for outcome in outcomes:
+        print(_collect_line(outcome, window))
     return 0 if all(o.ok for o in outcomes) else 1
 
 

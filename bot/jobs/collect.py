@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bot.clock import Clock
 from bot.collectors.base import Collector, Window
 from bot.domain import CostLine
-from bot.errors import CollectorError
+from bot.errors import CollectorError, StoreError
 from bot.pricing import PriceBook
 from bot.store.attribution import Attribution
 from bot.store.cost_lines import replace_window
@@ -47,34 +48,56 @@ class CollectContext:
 def collect_all(
     context: CollectContext, collectors: Sequence[Collector], window: Window
 ) -> list[Outcome]:
-    """Every collector over the window; a failure is recorded and the next one runs."""
-    return [collect_one(context, collector, window) for collector in collectors]
-
-
-def collect_one(context: CollectContext, collector: Collector, window: Window) -> Outcome:
+    """Every collector over the window. Providers are fetched concurrently (the time is spent
+    waiting on their APIs); their windows are stored one after another, in registry order.
+    A failure is recorded and the others still run."""
     started = context.clock.now()
+    with ThreadPoolExecutor(max_workers=max(1, len(collectors))) as pool:
+        fetches = [pool.submit(_fetch, c, window) for c in collectors]
+        return [
+            _store(context, c, window, f.result(), started)
+            for c, f in zip(collectors, fetches, strict=True)
+        ]
+
+
+def _fetch(collector: Collector, window: Window) -> Sequence[CostLine] | str:
+    """The collected lines, or the error to record (never a secret: see CollectorError)."""
     try:
-        lines = collector.collect(window.start, window.end)
+        return collector.collect(window.start, window.end)
+    except CollectorError as e:
+        logger.warning("collection failed: %s", e)
+        return str(e)
+    except Exception as e:  # a bug in one collector must not stop the others
+        logger.exception("collector %s crashed", collector.provider)
+        return f"internal error: {type(e).__name__}"
+
+
+def _store(
+    context: CollectContext,
+    collector: Collector,
+    window: Window,
+    fetched: Sequence[CostLine] | str,
+    started: datetime,
+) -> Outcome:
+    if isinstance(fetched, str):
+        return _failed(context, collector, started, fetched)
+    try:
         with context.engine.begin() as connection:
             written = replace_window(
                 connection,
                 sources=collector.sources,
                 start=window.start,
                 end=window.end,
-                lines=lines,
+                lines=fetched,
                 attribution=context.attribution,
                 prices=context.prices,
                 fetched_at=started,
             )
             for source in collector.sources:
-                through = _reported_through(lines, source)
+                through = _reported_through(fetched, source)
                 _record(connection, source, started, error="", pulled=window.end, through=through)
-    except CollectorError as e:
-        logger.warning("collection failed: %s", e)
+    except StoreError as e:
         return _failed(context, collector, started, str(e))
-    except Exception as e:  # a bug in one collector must not stop the others
-        logger.exception("collector %s crashed", collector.provider)
-        return _failed(context, collector, started, f"internal error: {type(e).__name__}")
     return Outcome(collector.provider, lines=written)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -144,3 +145,24 @@ def test_status_lists_failing_sources_first_with_their_error(engine):
     assert "timed out" in lines[1]
     assert lines[2].startswith("anthropic.costs")
     assert "5 min ago" in lines[2]
+
+
+def test_providers_are_fetched_at_the_same_time(engine):
+    """Each provider waits at a barrier for the other: fetched one after the other, the first
+    would time out there and fail."""
+    meeting = threading.Barrier(2, timeout=10)
+
+    class Waiting(ScriptedProvider):
+        def collect(self, start: datetime, end: datetime) -> Sequence[CostLine]:
+            meeting.wait()
+            return super().collect(start, end)
+
+    class OtherWaiting(Waiting):
+        provider: ClassVar[str] = "anthropic"
+        sources: ClassVar[tuple[str, ...]] = ("anthropic.costs",)
+
+    other = [line(source="anthropic.costs", provider="anthropic", cost=Decimal("2"))]
+    outcomes = collect_all(
+        _context(engine), [Waiting([line(cost=Decimal("1"))]), OtherWaiting(other)], WINDOW
+    )
+    assert [o.ok for o in outcomes] == [True, True]
