@@ -1,10 +1,10 @@
-"""python -m bench ingest|query|price [--events N]"""
+"""python -m bench ingest|query|price [--events N] | collect [--days N]"""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import ingest, pricing, query
+from bench import collect, ingest, pricing, query
 
 
 def main() -> None:
@@ -14,9 +14,11 @@ def main() -> None:
         ("ingest", ingest, 1_000_000),
         ("query", query, 10_000_000),
         ("price", pricing, 1_000_000),
+        ("collect", collect, None),
     ):
         p = sub.add_parser(name, help=module.__doc__)
-        p.add_argument("--events", type=int, default=default)
+        if default is not None:
+            p.add_argument("--events", type=int, default=default)
         module.add_options(p)
         p.set_defaults(run=module.run)
     args = parser.parse_args()

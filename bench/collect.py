@@ -1,0 +1,75 @@
+"""A 90-day backfill of OpenAI and Anthropic at the demo's volume through the real collectors
+and the loopback simulators: time and HTTP requests, next to the fewest pages the data needs;
+then an hourly incremental run over the trailing window."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+
+from bench.data import END, emit
+from bot.clock import FixedClock
+from bot.collectors import anthropic, openai
+from bot.collectors.base import Window, trailing_window
+from bot.collectors.http import make_http_client
+from bot.jobs.collect import CollectContext, collect_all
+from bot.pricing import PriceBook
+from bot.standins.providers import simulated_providers
+from bot.store.attribution import Attribution
+from bot.store.db import make_engine, upgrade
+from bot.synthetic import ActivitySpec
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, default=90, help="days to backfill (default 90)")
+
+
+def run(args: argparse.Namespace) -> None:
+    spec = ActivitySpec(end=END, days=args.days, events_per_day=4000)
+    now = datetime(END.year, END.month, END.day, 15, tzinfo=UTC)
+    backfill = Window(_midnight(spec.start), _midnight(END) + timedelta(days=1))
+    with tempfile.TemporaryDirectory() as folder, make_http_client() as http:
+        engine = make_engine(f"sqlite:///{folder}/collect.db")
+        upgrade(engine)
+        context = CollectContext(engine, PriceBook(), Attribution({}), FixedClock(now))
+        with simulated_providers(spec) as providers:
+            collectors = providers.collectors(http)
+            started = time.perf_counter()
+            outcomes = collect_all(context, collectors, backfill)
+            took, requests = time.perf_counter() - started, providers.requests
+            assert all(o.ok for o in outcomes), outcomes
+            emit(
+                "collect_backfill",
+                days=args.days,
+                seconds=round(took, 2),
+                http_requests=requests,
+                minimum_pages=_minimum_pages(backfill),
+                lines=sum(o.lines for o in outcomes),
+            )
+            incremental = trailing_window(now)
+            collect_all(context, collectors, incremental)
+            emit(
+                "collect_incremental",
+                window_days=(incremental.end - incremental.start).days,
+                http_requests=providers.requests - requests,
+                minimum_pages=_minimum_pages(incremental),
+            )
+
+
+def _minimum_pages(window: Window) -> int:
+    """Pages at each endpoint's largest page size: daily cost reports, hourly usage reports."""
+    days = (window.end - window.start).days
+    hours = days * 24
+    return (
+        math.ceil(days / openai.COSTS_LIMIT)
+        + math.ceil(hours / openai.USAGE_HOURLY_LIMIT)
+        + math.ceil(days / anthropic.COST_PAGE_MAX)
+        + math.ceil(hours / anthropic.USAGE_PAGE_MAX)
+    )
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
