@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prices(sub)
     _add_status(sub)
     _add_collect(sub)
+    _add_credentials(sub)
     return parser
 
 
@@ -156,6 +157,30 @@ def _add_collect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--provider", help="only this provider (default: every configured one)")
     p.add_argument("--since", default="3d", help="how far back, e.g. 3d (default) or 90d")
     _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_credentials(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "credentials",
+        help="store provider keys encrypted (AISPEND_SECRET_KEY)",
+        description="Keep provider admin keys in the store, encrypted with the Fernet key in "
+        "AISPEND_SECRET_KEY. A key set in the environment always wins.",
+    )
+    actions = p.add_subparsers(dest="credentials_command", metavar="ACTION", required=True)
+    put = _command(
+        actions,
+        "set",
+        commands.credentials_set,
+        "store a provider's key, read from standard input or a prompt",
+    )
+    put.add_argument("provider", help="openai or anthropic")
+    _add_database_option(put, "default: DATABASE_URL or sqlite:///aispend.db")
+    listed = _command(actions, "list", commands.credentials_list, "which providers have a key")
+    _add_database_option(listed, "default: DATABASE_URL or sqlite:///aispend.db")
+    gone = _command(actions, "delete", commands.credentials_delete, "forget a provider's key")
+    gone.add_argument("provider")
+    _add_database_option(gone, "default: DATABASE_URL or sqlite:///aispend.db")
+    _command(actions, "new-key", commands.credentials_new_key, "print a new AISPEND_SECRET_KEY")
 
 
 def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import re
 import sys
 from contextlib import ExitStack
 from datetime import date
 from typing import BinaryIO
 
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 
 from bot import render
@@ -18,6 +20,14 @@ from bot.collectors import COLLECTORS, build_collectors
 from bot.collectors.base import Window, trailing_window
 from bot.collectors.http import make_http_client
 from bot.config import Settings, TeamFile, load_settings, load_team_file
+from bot.credentials import (
+    KEYED,
+    cipher,
+    delete_credential,
+    list_credentials,
+    save_credential,
+    with_stored_keys,
+)
 from bot.errors import UsageError
 from bot.ingest.readers import Format
 from bot.ingest.writer import IngestReport, Sinks, ingest_stream, open_for_ingest
@@ -223,6 +233,8 @@ def collect(args: argparse.Namespace) -> int:
     engine = _engine(args, settings)
     require_current(engine)
     window = _since_window(args.since)
+    with engine.connect() as connection:
+        settings = with_stored_keys(settings, connection)
     with make_http_client() as http:
         collectors = build_collectors(settings, http, only=_provider_choice(args.provider))
         if not collectors:
@@ -265,3 +277,61 @@ def _collect_line(outcome: Outcome, window: Window) -> str:
     if outcome.ok:
         return f"{outcome.provider}: {outcome.lines:,} lines for {span}"
     return f"{outcome.provider}: failed, the store keeps what it had: {outcome.error}"
+
+
+def credentials_set(args: argparse.Namespace) -> int:
+    settings = _settings()
+    provider = _keyed_provider(args.provider)
+    fernet = cipher(settings)
+    secret = _read_secret(provider)
+    engine = _engine(args, settings)
+    require_current(engine)
+    with engine.begin() as connection:
+        save_credential(connection, fernet, provider, secret, SystemClock().now())
+    print(f"stored the {provider} key, encrypted")
+    return 0
+
+
+def credentials_list(args: argparse.Namespace) -> int:
+    engine = _engine(args, _settings())
+    require_current(engine)
+    with engine.connect() as connection:
+        stored = list_credentials(connection)
+    for provider, updated in stored:
+        print(f"{provider}  set {updated:%Y-%m-%d %H:%M} UTC")
+    if not stored:
+        print("no stored keys")
+    return 0
+
+
+def credentials_delete(args: argparse.Namespace) -> int:
+    provider = _keyed_provider(args.provider)
+    engine = _engine(args, _settings())
+    require_current(engine)
+    with engine.begin() as connection:
+        deleted = delete_credential(connection, provider)
+    print(f"deleted the {provider} key" if deleted else f"no stored {provider} key")
+    return 0
+
+
+def credentials_new_key(args: argparse.Namespace) -> int:  # noqa: ARG001 (the command's shape)
+    print(Fernet.generate_key().decode())
+    return 0
+
+
+def _keyed_provider(name: str) -> str:
+    provider = resolve_provider(name)
+    if provider not in KEYED:
+        raise UsageError(f"keys can be stored for {', '.join(KEYED)}, not {name!r}")
+    return provider
+
+
+def _read_secret(provider: str) -> str:
+    if sys.stdin.isatty():
+        secret = getpass.getpass(f"{provider} admin key: ")
+    else:
+        secret = sys.stdin.readline()
+    secret = secret.strip()
+    if not secret:
+        raise UsageError("no key given on standard input")
+    return secret

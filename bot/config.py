@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     openai_base_url: str = "https://api.openai.com"
     anthropic_admin_key: SecretStr | None = None
     anthropic_base_url: str = "https://api.anthropic.com"
+    aispend_secret_key: SecretStr | None = None  # a Fernet key for `aispend credentials`
 
     @field_validator("database_url")
     @classmethod

@@ -20,7 +20,16 @@ from bot.store.db import make_engine, upgrade
 POSTGRES_ADMIN_URL = os.environ.get(
     "AISPEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-_ENV_TO_CLEAR = ("DATABASE_URL", "AISPEND_CONFIG", "LOG_LEVEL")
+_ENV_TO_CLEAR = (
+    "DATABASE_URL",
+    "AISPEND_CONFIG",
+    "LOG_LEVEL",
+    "AISPEND_SECRET_KEY",
+    "OPENAI_ADMIN_KEY",
+    "ANTHROPIC_ADMIN_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_BASE_URL",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -115,3 +115,18 @@ def test_collect_rejects_a_bad_since(tmp_path, monkeypatch, capsys):
     main(["db", "upgrade"])
     assert main(["collect", "--since", "forever"]) == 2
     assert "--since" in capsys.readouterr().err
+
+
+def test_collect_uses_a_stored_key_when_the_environment_has_none(simulators, monkeypatch, capsys):
+    import io
+
+    from cryptography.fernet import Fernet
+
+    monkeypatch.delenv("OPENAI_ADMIN_KEY")
+    monkeypatch.setenv("AISPEND_SECRET_KEY", Fernet.generate_key().decode())
+    monkeypatch.setattr("sys.stdin", io.StringIO(OPENAI_KEY + "\n"))
+    assert main(["credentials", "set", "openai"]) == 0
+    assert main(["collect", "--since", "3d", "--provider", "openai"]) == 0
+    out = capsys.readouterr().out
+    assert "openai: " in out
+    assert OPENAI_KEY not in out

@@ -194,6 +194,16 @@ class CollectorState(SQLModel, table=True):
     consecutive_failures: int = 0
 
 
+class Credential(SQLModel, table=True):
+    """A provider secret, encrypted with the key in AISPEND_SECRET_KEY (Fernet)."""
+
+    __tablename__ = "credential"
+
+    provider: str = Field(primary_key=True, max_length=32)
+    ciphertext: str = Field(max_length=4000)
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a SQLModel class (SQLModel does not declare `__table__`)."""
     table: Table = model.__table__  # type: ignore[attr-defined]
