@@ -15,11 +15,12 @@ from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from bot.collectors.http import ProviderClient
+from bot.collectors.payloads import validated
 from bot.domain import CostLine
-from bot.errors import CollectorDataError, CollectorError
+from bot.errors import CollectorError
 
 PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"
@@ -88,18 +89,7 @@ def parse_usage_page(payload: dict[str, Any]) -> list[CostLine]:
 
 
 def _validated(shape: type[_Page[ItemT]], payload: dict[str, Any], report: str) -> _Page[ItemT]:
-    try:
-        return shape.model_validate(payload)
-    except ValidationError as e:
-        raise CollectorDataError(PROVIDER, f"{report}: {_describe(e)}") from e
-
-
-def _describe(error: ValidationError) -> str:
-    """The first problem's field path and pydantic's reason; never the offending value."""
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "payload"
-    more = error.error_count() - 1
-    return f"{where}: {first['msg']}" + (f" (and {more} more)" if more else "")
+    return validated(shape, payload, provider=PROVIDER, what=report)
 
 
 def _cost_line(start: datetime, item: _CostItem) -> CostLine:

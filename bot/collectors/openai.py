@@ -11,9 +11,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from bot.collectors.http import ProviderClient
+from bot.collectors.payloads import validated
 from bot.domain import CostLine
 from bot.errors import CollectorDataError, CollectorError
 
@@ -106,12 +107,7 @@ def split_line_item(line_item: str) -> tuple[str, str]:
 
 
 def _validated(shape: type[_P], payload: dict[str, Any], what: str) -> _P:
-    try:
-        return shape.model_validate(payload)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise CollectorDataError(PROVIDER, f"{what} field {where!r}: {first['msg']}") from e
+    return validated(shape, payload, provider=PROVIDER, what=what)
 
 
 def _bucket_start(epoch: int) -> datetime:

@@ -136,7 +136,7 @@ def test_a_missing_required_field_is_named(parse, item, field):
 
 
 def test_a_page_without_data_or_with_a_naive_timestamp_is_a_data_error():
-    with pytest.raises(CollectorDataError, match="data: Field required"):
+    with pytest.raises(CollectorDataError, match="'data': Field required"):
         parse_cost_page({"has_more": False})
     naive = _bucket([COST_ITEM])
     naive["data"][0]["starting_at"] = "2026-08-10T00:00:00"  # type: ignore[index]
