@@ -378,3 +378,43 @@ def test_naive_or_empty_windows_are_collector_errors(client):
         OpenAICollector(client).collect(datetime(2026, 1, 1), END)  # noqa: DTZ001
     with pytest.raises(CollectorError, match="end after start"):
         OpenAICollector(client).collect(END, START)
+
+
+def test_a_live_answer_missing_a_required_field_names_provider_and_field(client, server):
+    broken = {
+        "object": "page",
+        "data": [
+            {"object": "bucket", "start_time": 1763856000, "end_time": 1763942400, "results": [{}]}
+        ],
+        "has_more": False,
+        "next_page": None,
+    }
+    server.inject(Fault(status=200, body=broken))
+    with pytest.raises(CollectorDataError, match=r"openai: .*amount"):
+        OpenAICollector(client).collect(
+            _midnight(SPEC.end), _midnight(SPEC.end) + timedelta(days=1)
+        )
+
+
+def test_a_live_answer_with_unknown_extra_fields_is_read(client, server):
+    page = {
+        "object": "page",
+        "data": [],
+        "has_more": False,
+        "next_page": None,
+        "brand_new_field": {"nested": [1, 2]},
+    }
+    server.inject(Fault(status=200, body=page))
+    lines = OpenAICollector(client).collect(
+        _midnight(SPEC.end), _midnight(SPEC.end) + timedelta(days=1)
+    )
+    assert all(line.source == "openai.usage" for line in lines)  # costs page was empty
+
+
+def test_a_live_cursor_that_repeats_stops_the_collection(client, server):
+    looping = {"object": "page", "data": [], "has_more": True, "next_page": "page_same"}
+    server.inject(*[Fault(status=200, body=looping)] * 3)
+    with pytest.raises(CollectorDataError, match="repeated page cursor 'page_same'"):
+        OpenAICollector(client).collect(
+            _midnight(SPEC.end), _midnight(SPEC.end) + timedelta(days=1)
+        )
