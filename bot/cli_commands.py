@@ -33,7 +33,7 @@ from bot.ingest.readers import Format
 from bot.ingest.writer import IngestReport, Sinks, ingest_stream, open_for_ingest
 from bot.jobs.collect import CollectContext, Outcome, collect_all
 from bot.pricing import PriceBook, PriceKey
-from bot.progress import Progress
+from bot.progress import PageCounter, Progress
 from bot.providers import resolve_provider
 from bot.slack.commands import HELP_TEXT, Verb, parse_command, resolve_period
 from bot.store import queries
@@ -235,8 +235,10 @@ def collect(args: argparse.Namespace) -> int:
     window = _since_window(args.since)
     with engine.connect() as connection:
         settings = with_stored_keys(settings, connection)
-    with make_http_client() as http:
-        collectors = build_collectors(settings, http, only=_provider_choice(args.provider))
+    only = _provider_choice(args.provider)
+    counter = PageCounter([only] if only else list(COLLECTORS))
+    with make_http_client() as http, counter:
+        collectors = build_collectors(settings, http, only=only, on_page=counter.page)
         if not collectors:
             raise UsageError(
                 "no provider is configured: set OPENAI_ADMIN_KEY or ANTHROPIC_ADMIN_KEY"

@@ -50,3 +50,37 @@ class Progress:
     ) -> None:
         if self._bar is not None:
             self._bar.__exit__(kind, error, traceback)
+
+
+class PageCounter:
+    """A live count of pages per provider while collectors run; silent off a terminal."""
+
+    def __init__(self, providers: list[str]) -> None:
+        self._providers = providers
+        self._bar: RichProgress | None = None
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> PageCounter:
+        if sys.stderr.isatty():
+            self._bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed} pages"),
+                transient=True,
+            )
+            self._bar.__enter__()
+            self._tasks = {p: self._bar.add_task(p, total=None) for p in self._providers}
+        return self
+
+    def page(self, provider: str) -> None:
+        if self._bar is not None and provider in self._tasks:
+            self._bar.advance(self._tasks[provider])
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(kind, error, traceback)

@@ -15,33 +15,39 @@ from bot.collectors.base import Collector
 from bot.collectors.openai import OpenAICollector, openai_client
 from bot.config import Settings
 
-CollectorFactory = Callable[[Settings, httpx.Client], Collector | None]
+PageHook = Callable[[str], None]
+CollectorFactory = Callable[[Settings, httpx.Client, PageHook | None], Collector | None]
 
 
-def _openai(settings: Settings, http: httpx.Client) -> Collector | None:
+def _openai(settings: Settings, http: httpx.Client, on_page: PageHook | None) -> Collector | None:
     key = settings.openai_admin_key
     if key is None:
         return None
-    return OpenAICollector(
-        openai_client(http, key.get_secret_value(), base_url=settings.openai_base_url)
-    )
+    secret, url = key.get_secret_value(), settings.openai_base_url
+    return OpenAICollector(openai_client(http, secret, base_url=url, on_page=on_page))
 
 
-def _anthropic(settings: Settings, http: httpx.Client) -> Collector | None:
+def _anthropic(
+    settings: Settings, http: httpx.Client, on_page: PageHook | None
+) -> Collector | None:
     key = settings.anthropic_admin_key
     if key is None:
         return None
-    client = anthropic_client(http, key.get_secret_value(), base_url=settings.anthropic_base_url)
-    return AnthropicCollector(client)
+    secret, url = key.get_secret_value(), settings.anthropic_base_url
+    return AnthropicCollector(anthropic_client(http, secret, base_url=url, on_page=on_page))
 
 
 COLLECTORS: dict[str, CollectorFactory] = {"openai": _openai, "anthropic": _anthropic}
 
 
 def build_collectors(
-    settings: Settings, http: httpx.Client, only: str | None = None
+    settings: Settings,
+    http: httpx.Client,
+    only: str | None = None,
+    on_page: PageHook | None = None,
 ) -> list[Collector]:
-    """The configured collectors (all, or just `only`), in registry order."""
+    """The configured collectors (all, or just `only`), in registry order; `on_page` is told
+    the provider after each page any of them receives."""
     factories = COLLECTORS if only is None else {only: COLLECTORS[only]}
-    built = (factory(settings, http) for factory in factories.values())
+    built = (factory(settings, http, on_page) for factory in factories.values())
     return [collector for collector in built if collector is not None]

@@ -69,6 +69,7 @@ class ProviderClient:
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = random.random
     requests: int = 0  # how many HTTP requests this client has sent
+    on_page: Callable[[str], None] | None = None  # told the provider after each good answer
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """GET and decode a JSON object, retrying what is worth retrying."""
@@ -77,9 +78,13 @@ class ProviderClient:
             if attempt:
                 self.sleep(self._delay(attempt, last))
             try:
-                return self._once(path, params)
+                answer = self._once(path, params)
             except (CollectorRateLimited, CollectorUnavailable) as e:
                 last = e
+                continue
+            if self.on_page is not None:
+                self.on_page(self.provider)
+            return answer
         assert last is not None
         raise last
 
