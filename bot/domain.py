@@ -103,6 +103,18 @@ class CostLine:
 
 
 @dataclass(frozen=True, slots=True)
+class CreditSnapshot:
+    """A prepaid balance as a provider reported it at one moment; kept apart from spend."""
+
+    source: str
+    provider: str
+    at: datetime  # aware UTC: when the balance was read
+    balance: Decimal  # credit left, in `currency`
+    currency: str = "USD"
+    purchased: Decimal | None = None  # everything bought so far, when the provider says
+
+
+@dataclass(frozen=True, slots=True)
 class DateRange:
     """Whole UTC days, half-open: [start, end)."""
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
-from bot.domain import CostLine
+from bot.domain import CostLine, CreditSnapshot
 
 DEFAULT_TRAILING_DAYS = 3  # providers restate recent days; every run pulls them again
 
@@ -45,4 +45,13 @@ class Collector(Protocol):
 
     def collect(self, start: datetime, end: datetime) -> Sequence[CostLine]:
         """Every line the provider reports for [start, end); raises only CollectorError."""
+        ...
+
+
+@runtime_checkable
+class ReportsBalances(Protocol):
+    """A collector whose provider also reports a prepaid balance (OpenRouter, DeepSeek)."""
+
+    def balances(self, at: datetime) -> Sequence[CreditSnapshot]:
+        """The balances as of now; raises only CollectorError."""
         ...

@@ -14,12 +14,13 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.clock import Clock
-from bot.collectors.base import Collector, Window
-from bot.domain import CostLine
+from bot.collectors.base import Collector, ReportsBalances, Window
+from bot.domain import CostLine, CreditSnapshot
 from bot.errors import CollectorError, StoreError
 from bot.pricing import PriceBook
 from bot.store.attribution import Attribution
 from bot.store.cost_lines import replace_window
+from bot.store.credits import store_credit_snapshots
 from bot.store.models import CollectorState, table_of
 
 logger = logging.getLogger(__name__)
@@ -53,17 +54,25 @@ def collect_all(
     A failure is recorded and the others still run."""
     started = context.clock.now()
     with ThreadPoolExecutor(max_workers=max(1, len(collectors))) as pool:
-        fetches = [pool.submit(_fetch, c, window) for c in collectors]
+        fetches = [pool.submit(_fetch, c, window, started) for c in collectors]
         return [
             _store(context, c, window, f.result(), started)
             for c, f in zip(collectors, fetches, strict=True)
         ]
 
 
-def _fetch(collector: Collector, window: Window) -> Sequence[CostLine] | str:
-    """The collected lines, or the error to record (never a secret: see CollectorError)."""
+@dataclass(frozen=True)
+class _Fetched:
+    lines: Sequence[CostLine]
+    balances: Sequence[CreditSnapshot]
+
+
+def _fetch(collector: Collector, window: Window, at: datetime) -> _Fetched | str:
+    """What the provider reported, or the error to record (never a secret: see CollectorError)."""
     try:
-        return collector.collect(window.start, window.end)
+        lines = collector.collect(window.start, window.end)
+        balances = collector.balances(at) if isinstance(collector, ReportsBalances) else ()
+        return _Fetched(lines, balances)
     except CollectorError as e:
         logger.warning("collection failed: %s", e)
         return str(e)
@@ -76,11 +85,12 @@ def _store(
     context: CollectContext,
     collector: Collector,
     window: Window,
-    fetched: Sequence[CostLine] | str,
+    fetched: _Fetched | str,
     started: datetime,
 ) -> Outcome:
     if isinstance(fetched, str):
         return _failed(context, collector, started, fetched)
+    lines = fetched.lines
     try:
         with context.engine.begin() as connection:
             written = replace_window(
@@ -88,13 +98,14 @@ def _store(
                 sources=collector.sources,
                 start=window.start,
                 end=window.end,
-                lines=fetched,
+                lines=lines,
                 attribution=context.attribution,
                 prices=context.prices,
                 fetched_at=started,
             )
+            store_credit_snapshots(connection, fetched.balances)
             for source in collector.sources:
-                through = _reported_through(fetched, source)
+                through = _reported_through(lines, source)
                 _record(connection, source, started, error="", pulled=window.end, through=through)
     except StoreError as e:
         return _failed(context, collector, started, str(e))

@@ -204,6 +204,21 @@ class Credential(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class Credit(SQLModel, table=True):
+    """A prepaid balance snapshot (OpenRouter credits, DeepSeek balance); never spend."""
+
+    __tablename__ = "credit"
+    __table_args__ = (UniqueConstraint("source", "at", "currency", name="uq_credit_snapshot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    balance: Decimal = _money()
+    currency: str = Field(default="USD", max_length=3)
+    purchased: Decimal | None = _money(nullable=True)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a SQLModel class (SQLModel does not declare `__table__`)."""
     table: Table = model.__table__  # type: ignore[attr-defined]

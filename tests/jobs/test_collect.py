@@ -166,3 +166,33 @@ def test_providers_are_fetched_at_the_same_time(engine):
         _context(engine), [Waiting([line(cost=Decimal("1"))]), OtherWaiting(other)], WINDOW
     )
     assert [o.ok for o in outcomes] == [True, True]
+
+
+def test_balances_are_stored_beside_spend_and_the_latest_one_wins(engine):
+    from bot.domain import CreditSnapshot
+    from bot.store.credits import latest_balances
+
+    class Prepaid(ScriptedProvider):
+        provider: ClassVar[str] = "deepseek"
+        sources: ClassVar[tuple[str, ...]] = ("deepseek.balance",)
+
+        def __init__(self, balance: str) -> None:
+            super().__init__([])
+            self.balance = Decimal(balance)
+
+        def balances(self, at: datetime) -> Sequence[CreditSnapshot]:
+            return [CreditSnapshot("deepseek.balance", "deepseek", at, self.balance, "USD")]
+
+    first = CollectContext(engine, PriceBook(), Attribution({}), FixedClock(NOW))
+    later = CollectContext(
+        engine, PriceBook(), Attribution({}), FixedClock(NOW + timedelta(hours=1))
+    )
+    collect_all(first, [Prepaid("40.50")], WINDOW)
+    collect_all(later, [Prepaid("38.25")], WINDOW)
+    collect_all(later, [Prepaid("38.25")], WINDOW)  # the same reading twice is stored once
+    with engine.connect() as connection:
+        latest = latest_balances(connection)
+    assert [(b.source, b.balance, b.at) for b in latest] == [
+        ("deepseek.balance", Decimal("38.25"), NOW + timedelta(hours=1))
+    ]
+    assert _total(engine) == {}  # a balance is never spend
