@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     openai_base_url: str = "https://api.openai.com"
     anthropic_admin_key: SecretStr | None = None
     anthropic_base_url: str = "https://api.anthropic.com"
+    openrouter_api_key: SecretStr | None = None  # a management key, for /activity
+    openrouter_base_url: str = "https://openrouter.ai"
+    deepseek_api_key: SecretStr | None = None
+    deepseek_base_url: str = "https://api.deepseek.com"
     aispend_secret_key: SecretStr | None = None  # a Fernet key for `aispend credentials`
 
     @field_validator("database_url")

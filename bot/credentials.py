@@ -16,7 +16,12 @@ from bot.store.models import Credential, table_of
 
 _TABLE = table_of(Credential)
 MAKE_KEY = "aispend credentials new-key"
-KEYED = {"openai": "openai_admin_key", "anthropic": "anthropic_admin_key"}  # provider -> setting
+KEYED = {  # provider -> the setting its key fills
+    "openai": "openai_admin_key",
+    "anthropic": "anthropic_admin_key",
+    "openrouter": "openrouter_api_key",
+    "deepseek": "deepseek_api_key",
+}
 
 
 def cipher(settings: Settings) -> Fernet:

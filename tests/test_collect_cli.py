@@ -130,3 +130,32 @@ def test_collect_uses_a_stored_key_when_the_environment_has_none(simulators, mon
     out = capsys.readouterr().out
     assert "openai: " in out
     assert OPENAI_KEY not in out
+
+
+def test_collect_stores_openrouter_spend_and_prepaid_balances(tmp_path, monkeypatch, capsys):
+    from bot.standins.deepseek import deepseek_routes
+    from bot.standins.openrouter import openrouter_routes
+    from bot.store.credits import latest_balances
+
+    activity = [x for x in generate_cost_lines(SPEC) if x.provider == "openrouter"]
+    routes_r = openrouter_routes(key="or-key", activity=activity, total_credits=Decimal("500"))
+    routes_d = deepseek_routes(key="ds-key", balances=[("USD", Decimal("12.34"))])
+    with running(routes_r) as openrouter, running(routes_d) as deepseek:
+        url = f"sqlite:///{tmp_path}/prepaid.db"
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv("OPENROUTER_API_KEY", "or-key")
+        monkeypatch.setenv("OPENROUTER_BASE_URL", openrouter.url)
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "ds-key")
+        monkeypatch.setenv("DEEPSEEK_BASE_URL", deepseek.url)
+        main(["db", "upgrade"])
+        assert main(["collect", "--since", "14d"]) == 0
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        balances = {b.source: b.balance for b in latest_balances(connection)}
+    engine.dispose()
+    spent = sum((x.cost for x in activity if x.bucket_start.date() < SPEC.end), Decimal(0))
+    assert balances == {
+        "openrouter.credits": Decimal("500") - sum((x.cost for x in activity), Decimal(0)),
+        "deepseek.balance": Decimal("12.34"),
+    }
+    assert _stored(Origin.BILLED) == spent

@@ -12,7 +12,9 @@ import httpx
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.base import Collector
+from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.openai import OpenAICollector, openai_client
+from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
 from bot.config import Settings
 
 PageHook = Callable[[str], None]
@@ -37,7 +39,30 @@ def _anthropic(
     return AnthropicCollector(anthropic_client(http, secret, base_url=url, on_page=on_page))
 
 
-COLLECTORS: dict[str, CollectorFactory] = {"openai": _openai, "anthropic": _anthropic}
+def _openrouter(
+    settings: Settings, http: httpx.Client, on_page: PageHook | None
+) -> Collector | None:
+    key = settings.openrouter_api_key
+    if key is None:
+        return None
+    secret, url = key.get_secret_value(), settings.openrouter_base_url
+    return OpenRouterCollector(openrouter_client(http, secret, base_url=url, on_page=on_page))
+
+
+def _deepseek(settings: Settings, http: httpx.Client, on_page: PageHook | None) -> Collector | None:
+    key = settings.deepseek_api_key
+    if key is None:
+        return None
+    secret, url = key.get_secret_value(), settings.deepseek_base_url
+    return DeepSeekCollector(deepseek_client(http, secret, base_url=url, on_page=on_page))
+
+
+COLLECTORS: dict[str, CollectorFactory] = {
+    "openai": _openai,
+    "anthropic": _anthropic,
+    "openrouter": _openrouter,
+    "deepseek": _deepseek,
+}
 
 
 def build_collectors(
