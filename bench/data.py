@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -46,6 +47,4 @@ def jsonl_file(count: int) -> Path:
 
 
 def emit(figure: str, **values: object) -> None:
-    import json
-
     print(json.dumps({"figure": figure, **values}), flush=True)

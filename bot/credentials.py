@@ -10,18 +10,14 @@ from pydantic import SecretStr
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.collectors import COLLECTORS
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.store.models import Credential, table_of
 
 _TABLE = table_of(Credential)
 MAKE_KEY = "aispend credentials new-key"
-KEYED = {  # provider -> the setting its key fills
-    "openai": "openai_admin_key",
-    "anthropic": "anthropic_admin_key",
-    "openrouter": "openrouter_api_key",
-    "deepseek": "deepseek_api_key",
-}
+KEYED = {provider: entry.key_setting for provider, entry in COLLECTORS.items()}
 
 
 def cipher(settings: Settings) -> Fernet:

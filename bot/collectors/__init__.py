@@ -1,67 +1,62 @@
 """Collectors pull usage and cost from provider APIs.
 
-COLLECTORS is the one registry: provider id -> a factory that builds that provider's collector
-from its settings and the shared HTTP client, or None when the provider is not configured.
+COLLECTORS is the one registry: provider id -> how to build that provider's collector from its
+settings and the shared HTTP client (nothing when its key is not set).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
+from pydantic import SecretStr
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.base import Collector
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
+from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
 from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
 from bot.config import Settings
 
 PageHook = Callable[[str], None]
-CollectorFactory = Callable[[Settings, httpx.Client, PageHook | None], Collector | None]
+ClientFactory = Callable[..., ProviderClient]
 
 
-def _openai(settings: Settings, http: httpx.Client, on_page: PageHook | None) -> Collector | None:
-    key = settings.openai_admin_key
-    if key is None:
-        return None
-    secret, url = key.get_secret_value(), settings.openai_base_url
-    return OpenAICollector(openai_client(http, secret, base_url=url, on_page=on_page))
+@dataclass(frozen=True)
+class Registration:
+    """How to build one provider's collector: the settings holding its key and base URL, the
+    client that authenticates to it, and the collector class."""
+
+    key_setting: str
+    url_setting: str
+    client: ClientFactory
+    collector: Callable[[ProviderClient], Collector]
+
+    def build(
+        self, settings: Settings, http: httpx.Client, on_page: PageHook | None
+    ) -> Collector | None:
+        key: SecretStr | None = getattr(settings, self.key_setting)
+        if key is None:
+            return None
+        url: str = getattr(settings, self.url_setting)
+        return self.collector(
+            self.client(http, key.get_secret_value(), base_url=url, on_page=on_page)
+        )
 
 
-def _anthropic(
-    settings: Settings, http: httpx.Client, on_page: PageHook | None
-) -> Collector | None:
-    key = settings.anthropic_admin_key
-    if key is None:
-        return None
-    secret, url = key.get_secret_value(), settings.anthropic_base_url
-    return AnthropicCollector(anthropic_client(http, secret, base_url=url, on_page=on_page))
-
-
-def _openrouter(
-    settings: Settings, http: httpx.Client, on_page: PageHook | None
-) -> Collector | None:
-    key = settings.openrouter_api_key
-    if key is None:
-        return None
-    secret, url = key.get_secret_value(), settings.openrouter_base_url
-    return OpenRouterCollector(openrouter_client(http, secret, base_url=url, on_page=on_page))
-
-
-def _deepseek(settings: Settings, http: httpx.Client, on_page: PageHook | None) -> Collector | None:
-    key = settings.deepseek_api_key
-    if key is None:
-        return None
-    secret, url = key.get_secret_value(), settings.deepseek_base_url
-    return DeepSeekCollector(deepseek_client(http, secret, base_url=url, on_page=on_page))
-
-
-COLLECTORS: dict[str, CollectorFactory] = {
-    "openai": _openai,
-    "anthropic": _anthropic,
-    "openrouter": _openrouter,
-    "deepseek": _deepseek,
+COLLECTORS: dict[str, Registration] = {
+    "openai": Registration("openai_admin_key", "openai_base_url", openai_client, OpenAICollector),
+    "anthropic": Registration(
+        "anthropic_admin_key", "anthropic_base_url", anthropic_client, AnthropicCollector
+    ),
+    "openrouter": Registration(
+        "openrouter_api_key", "openrouter_base_url", openrouter_client, OpenRouterCollector
+    ),
+    "deepseek": Registration(
+        "deepseek_api_key", "deepseek_base_url", deepseek_client, DeepSeekCollector
+    ),
 }
 
 
@@ -73,6 +68,6 @@ def build_collectors(
 ) -> list[Collector]:
     """The configured collectors (all, or just `only`), in registry order; `on_page` is told
     the provider after each page any of them receives."""
-    factories = COLLECTORS if only is None else {only: COLLECTORS[only]}
-    built = (factory(settings, http, on_page) for factory in factories.values())
+    chosen = COLLECTORS if only is None else {only: COLLECTORS[only]}
+    built = (entry.build(settings, http, on_page) for entry in chosen.values())
     return [collector for collector in built if collector is not None]
