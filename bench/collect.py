@@ -1,6 +1,6 @@
 """A 90-day backfill of OpenAI and Anthropic at the demo's volume through the real collectors
 and the loopback simulators: time and HTTP requests, next to the fewest pages the data needs;
-then an hourly incremental run over the trailing window."""
+then an hourly incremental run over the trailing window (names are fresh by then)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from bot.standins.providers import simulated_providers
 from bot.store.attribution import Attribution
 from bot.store.db import make_engine, upgrade
 from bot.synthetic import ActivitySpec
+from bot.synthetic.catalog import TEAMS
+
+BENCHED = ("openai", "anthropic")
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
         upgrade(engine)
         context = CollectContext(engine, PriceBook(), Attribution({}), FixedClock(now))
         with simulated_providers(spec) as providers:
-            collectors = providers.collectors(http)
+            collectors = [c for c in providers.collectors(http, END) if c.provider in BENCHED]
             started = time.perf_counter()
             outcomes = collect_all(context, collectors, backfill)
             took, requests = time.perf_counter() - started, providers.requests
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
                 days=args.days,
                 seconds=round(took, 2),
                 http_requests=requests,
-                minimum_pages=_minimum_pages(backfill),
+                minimum_pages=_minimum_pages(backfill, projects=len(TEAMS)),
                 lines=sum(o.lines for o in outcomes),
             )
             incremental = trailing_window(now)
@@ -55,19 +58,29 @@ def run(args: argparse.Namespace) -> None:
                 "collect_incremental",
                 window_days=(incremental.end - incremental.start).days,
                 http_requests=providers.requests - requests,
-                minimum_pages=_minimum_pages(incremental),
+                minimum_pages=_minimum_pages(incremental),  # names are fresh: not asked
             )
 
 
-def _minimum_pages(window: Window) -> int:
-    """Pages at each endpoint's largest page size: daily cost reports, hourly usage reports."""
+def _minimum_pages(window: Window, *, projects: int = 0) -> int:
+    """Pages at each endpoint's largest page size: OpenAI's daily costs and each usage kind at
+    its bucket width, Anthropic's daily cost and hourly usage reports, its Claude Code report
+    (one request per day, by the API's design), and, when names are due (`projects` > 0),
+    OpenAI's project list and one key list per project, Anthropic's workspace and key lists."""
     days = (window.end - window.start).days
     hours = days * 24
+    usage = sum(
+        math.ceil((hours if kind.bucket_width == "1h" else days) / kind.limit)
+        for kind in openai.USAGE_KINDS
+    )
+    names = 1 + projects + 2 if projects else 0
     return (
         math.ceil(days / openai.COSTS_LIMIT)
-        + math.ceil(hours / openai.USAGE_HOURLY_LIMIT)
+        + usage
         + math.ceil(days / anthropic.COST_PAGE_MAX)
         + math.ceil(hours / anthropic.USAGE_PAGE_MAX)
+        + days
+        + names
     )
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
+from decimal import Decimal
 
 from sqlalchemy import Connection
 
 from bot import render
-from bot.domain import DateRange, SpendQuery
+from bot.analysis.runway import RUN_RATE_DAYS, Runway, runway
+from bot.domain import DateRange, Dimension, Filter, SpendQuery, SpendReport
 from bot.errors import UsageError
 from bot.slack.commands import Command, Verb, to_query
 from bot.store import queries
+from bot.store.credits import latest_balances
+from bot.store.names import NameBook, load_names
 
 FORMATS = ("table", "csv", "json")
 
@@ -27,7 +32,43 @@ def answer_text(connection: Connection, command: Command, today: date, fmt: str 
         return render.report_csv(spent).rstrip("\n")
     if fmt == "json":
         return render.report_json(spent, title)
-    return render.report_table(spent, title)
+    return render.report_table(with_names(spent, load_names(connection)), title)
+
+
+def with_names(report: SpendReport, names: NameBook) -> SpendReport:
+    """Project and key ids shown as "name (id)" where the provider named them; machine
+    formats (CSV, JSON) keep the bare ids."""
+    kinds = [d.column if d in _NAMED else "" for d in report.query.group_by]
+    if not any(kinds):
+        return report
+    rows = tuple(
+        replace(row, keys=tuple(_label(names, k, v) for k, v in zip(kinds, row.keys, strict=True)))
+        for row in report.rows
+    )
+    return replace(report, rows=rows)
+
+
+_NAMED = frozenset({Dimension.PROJECT, Dimension.KEY})
+
+
+def _label(names: NameBook, kind: str, value: str) -> str:
+    name = names.get((kind, value)) if kind and value else None
+    return f"{name} ({value})" if name and name != value else value
+
+
+def runways(connection: Connection, today: date) -> list[Runway]:
+    """Every prepaid balance with the days it lasts at its provider's last complete week."""
+    period = DateRange(today - timedelta(days=RUN_RATE_DAYS), today)
+    found = []
+    for balance in latest_balances(connection):
+        only = Filter(Dimension.PROVIDER, (balance.provider,))
+        series = queries.daily_series(connection, SpendQuery(period, (), (only,)))
+        by_day = series.get((), {})
+        days = [
+            by_day.get(period.start + timedelta(days=n), Decimal(0)) for n in range(period.days)
+        ]
+        found.append(runway(balance, days, today))
+    return found
 
 
 def days_label(period: DateRange) -> str:

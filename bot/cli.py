@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(sub)
     _add_prices(sub)
     _add_status(sub)
+    _add_claude_code(sub)
     _add_collect(sub)
     _add_credentials(sub)
     return parser
@@ -190,6 +191,20 @@ def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         commands.status,
         "each source's freshness, last error and what is missing",
     )
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_claude_code(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "claude-code",
+        commands.claude_code,
+        "Claude Code use per developer: estimated cost, tokens, sessions, lines, PRs",
+        "Claude Code use per developer over a period, from Anthropic's Claude Code report "
+        "(collected with the Anthropic admin key). The cost is Anthropic's estimate and is "
+        "already inside the API bill or a seat, so it is not added to spend totals.",
+    )
+    p.add_argument("words", nargs="*", metavar="PERIOD", help="e.g. week, 30d (default 30d)")
     _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
 
 

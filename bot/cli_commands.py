@@ -14,9 +14,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 
 from bot import render
-from bot.answers import answer_text, days_label
+from bot.answers import answer_text, days_label, runways
 from bot.clock import SystemClock
-from bot.collectors import COLLECTORS, build_collectors
+from bot.collectors import COLLECTORS, anthropic, build_collectors
 from bot.collectors.base import Window, trailing_window
 from bot.collectors.http import make_http_client
 from bot.config import Settings, TeamFile, load_settings, load_team_file
@@ -38,6 +38,7 @@ from bot.providers import resolve_provider
 from bot.slack.commands import HELP_TEXT, Verb, parse_command, resolve_period
 from bot.store import queries
 from bot.store.attribution import Attribution, sync_rules
+from bot.store.coding_tools import developer_totals
 from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
 from bot.store.freshness import list_source_states
 
@@ -176,6 +177,17 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def claude_code(args: argparse.Namespace) -> int:
+    command = parse_command(" ".join(args.words) or "30d")
+    period = resolve_period(command.period, _today())
+    engine = _engine(args, _settings())
+    require_current(engine)
+    with engine.connect() as connection:
+        totals = developer_totals(connection, anthropic.CODING_TOOL, period)
+    print(render.developers_table(totals, f"Claude Code, {days_label(period)}"))
+    return 0
+
+
 def prices_unpriced(args: argparse.Namespace) -> int:
     command = parse_command(" ".join(args.words) or "30d")
     period = resolve_period(command.period, _today())
@@ -221,9 +233,13 @@ def demo(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     engine = _engine(args, _settings())
     require_current(engine)
+    now = SystemClock().now()
     with engine.connect() as connection:
         states = list_source_states(connection)
-    print(render.status_table(states, SystemClock().now()))
+        prepaid = runways(connection, now.date())
+    print(render.status_table(states, now))
+    if prepaid:
+        print("\n" + render.runway_table(prepaid))
     return 1 if any(s.consecutive_failures for s in states) else 0
 
 
@@ -240,8 +256,10 @@ def collect(args: argparse.Namespace) -> int:
     with make_http_client() as http, counter:
         collectors = build_collectors(settings, http, only=only, on_page=counter.page)
         if not collectors:
+            keys = ", ".join(entry.key_setting.upper() for entry in COLLECTORS.values())
             raise UsageError(
-                "no provider is configured: set OPENAI_ADMIN_KEY or ANTHROPIC_ADMIN_KEY"
+                f"no provider is configured: set one of {keys}, "
+                "or store a key with `aispend credentials set`"
             )
         with engine.begin() as connection:
             sync_rules(connection, team_file.attribution)

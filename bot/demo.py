@@ -16,8 +16,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from bot.answers import answer_text, days_label
+from bot.answers import answer_text, days_label, runways
 from bot.clock import FixedClock
+from bot.collectors import openrouter
 from bot.collectors.base import Collector, Window, trailing_window
 from bot.collectors.http import make_http_client
 from bot.config import AttributionConfig, TeamConfig, TeamFile
@@ -29,7 +30,7 @@ from bot.jobs.collect import CollectContext, collect_all
 from bot.money import format_usd
 from bot.pricing import PriceBook
 from bot.progress import Progress
-from bot.render import unpriced_table
+from bot.render import runway_table, unpriced_table
 from bot.slack.commands import parse_command, resolve_period
 from bot.standins.providers import SIMULATED, SimulatedProviders, simulated_providers
 from bot.store import queries
@@ -106,7 +107,7 @@ def run_demo(url: str, *, days: int, events_per_day: int, seed: int, now: dateti
     started = time.perf_counter()
     _say(f"aispend demo: {days} days of activity for a {len(TEAMS)}-team company, seed {seed}")
     with make_http_client() as http, simulated_providers(spec) as providers:
-        collectors = providers.collectors(http)
+        collectors = providers.collectors(http, now.date())
         _load_billed(demo, collectors, providers)
         _load_events(demo)
         _restate(demo, collectors, providers)
@@ -131,20 +132,29 @@ def _fresh_store(url: str) -> Engine:
     return engine
 
 
-def _direct(lines: list[CostLine]) -> list[CostLine]:
-    """Lines of the providers that have no simulator yet; they are stored as they are."""
-    return [line for line in lines if line.provider not in SIMULATED]
+def _direct(lines: list[CostLine], today: date) -> list[CostLine]:
+    """Billed lines no collector can fetch, stored as they are: the cloud providers (their
+    collectors are not built yet) and OpenRouter days older than its API's 30-day reach.
+    DeepSeek has no cost API at all: its spend is what the apps' request events report."""
+    oldest_reachable = _midnight(today - timedelta(days=openrouter.ACTIVITY_DAYS))
+    return [
+        line
+        for line in lines
+        if line.provider not in SIMULATED
+        or (line.provider == "openrouter" and line.bucket_start < oldest_reachable)
+    ]
 
 
 def _load_billed(demo: _Demo, collectors: list[Collector], providers: SimulatedProviders) -> None:
     spec = demo.spec
     window = Window(_midnight(spec.start), _midnight(spec.end + timedelta(days=1)))
     collected = demo.collect(collectors, window)
-    direct = demo.write(_direct(generate_cost_lines(spec)))
+    direct = demo.write(_direct(generate_cost_lines(spec), demo.now.date()))
     _say(
-        f"  1/4 collected {collected:,} cost and usage lines from the OpenAI and Anthropic "
-        f"simulators in {providers.requests} HTTP requests; {direct:,} billed lines of the "
-        "other providers loaded directly"
+        f"  1/4 collected {collected:,} cost and usage lines from the OpenAI, Anthropic, "
+        f"OpenRouter and DeepSeek simulators in {providers.requests:,} HTTP requests; "
+        f"{direct:,} billed lines loaded directly (Bedrock, Google, and OpenRouter days "
+        "older than its API keeps)"
     )
 
 
@@ -179,7 +189,7 @@ def _restate(demo: _Demo, collectors: list[Collector], providers: SimulatedProvi
     before = _billed_total(demo.engine, demo.spec)
     providers.serve(revision=1)
     demo.collect(collectors, trailing_window(demo.now))
-    demo.write(_direct(generate_cost_lines(demo.spec, revision=1)))
+    demo.write(_direct(generate_cost_lines(demo.spec, revision=1), demo.now.date()))
     after = _billed_total(demo.engine, demo.spec)
     _say(
         f"  3/4 providers restated their last 3 days and the hourly run pulled them again: "
@@ -188,11 +198,11 @@ def _restate(demo: _Demo, collectors: list[Collector], providers: SimulatedProvi
 
 
 def _load_estimates(demo: _Demo) -> None:
-    lines = _direct(generate_estimated_lines(demo.spec))
+    lines = [x for x in generate_estimated_lines(demo.spec) if x.provider not in SIMULATED]
     demo.write(lines)
     _say(
-        "  4/4 today's hourly usage, priced as estimates until billed: from the simulators' "
-        f"usage reports, and {len(lines):,} lines of the other providers"
+        "  4/4 today's hourly usage, priced as estimates until billed: from the OpenAI and "
+        f"Anthropic usage reports, and {len(lines):,} lines of the cloud providers"
     )
 
 
@@ -214,6 +224,7 @@ def _print_reports(engine: Engine, spec: ActivitySpec) -> None:
         _say(answer_text(connection, parse_command("top week by feature"), spec.end) + "\n")
         period = resolve_period(parse_command("30d").period, spec.end)
         _say(unpriced_table(queries.unpriced_models(connection, period), days_label(period)) + "\n")
+        _say(runway_table(runways(connection, spec.end)) + "\n")
     _say(
         f"Planted in this data: {plan.launch_feature} launched {plan.launch_day}; "
         f"{plan.runaway_feature} ran away on {plan.runaway_day} "

@@ -115,6 +115,42 @@ class CreditSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class DisplayName:
+    """The human name a provider gives one of its ids (a project, workspace or api key)."""
+
+    provider: str
+    kind: str  # a Dimension value: "project" or "api_key"
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CodingToolDay:
+    """One developer's day in a coding tool (Claude Code), as the provider reports it.
+
+    Attribution, not spend: the cost is the provider's estimate and is already inside the API
+    bill (or a seat), so it never enters spend totals. Tokens and cost are per model; the
+    actor's activity (sessions, lines, commits, pull requests) sits on the row whose model is
+    "", so sums over rows count each once."""
+
+    tool: str
+    day: date
+    actor: str  # an email address or an api key name
+    model: str
+    customer_type: str = ""  # "api" or "subscription"
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    estimated_cost: Decimal = Decimal(0)  # USD
+    sessions: int = 0
+    lines_added: int = 0
+    lines_removed: int = 0
+    commits: int = 0
+    pull_requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DateRange:
     """Whole UTC days, half-open: [start, end)."""
 

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
+from bot.analysis.runway import Runway
 from bot.domain import Origin, SpendQuery, SpendReport, SpendRow
 from bot.money import format_usd
 from bot.pricing import RATE_PER_MTOK, Rates
+from bot.store.coding_tools import DeveloperTotal
 from bot.store.freshness import SourceState
 from bot.store.queries import Mover, UnpricedModel
 
@@ -187,6 +189,49 @@ def status_table(states: Sequence[SourceState], now: datetime) -> str:
             ]
         )
     return "\n".join(_left_aligned(rows))
+
+
+def developers_table(totals: Sequence[DeveloperTotal], title: str) -> str:
+    """Per-developer coding tool use, costliest first, with a total line."""
+    if not totals:
+        return f"{title}\n\nNo Claude Code use recorded (collect with ANTHROPIC_ADMIN_KEY set)."
+    rows = [["developer", "est. cost", "tokens", "sessions", "lines added", "PRs"]]
+    rows += [
+        [
+            t.actor or "(unknown)",
+            format_usd(t.estimated_cost),
+            f"{t.tokens:,}",
+            f"{t.sessions:,}",
+            f"{t.lines_added:,}",
+            f"{t.pull_requests:,}",
+        ]
+        for t in totals
+    ]
+    total = sum((t.estimated_cost for t in totals), Decimal(0))
+    note = "estimated by Anthropic; already part of the API bill or a seat, not added to totals"
+    return "\n".join(
+        [title, "", *_aligned(rows, numbers=5), "", f"Total {format_usd(total)} ({note})"]
+    )
+
+
+def runway_table(runways: Sequence[Runway]) -> str:
+    """Each prepaid balance, the recent daily spend against it, and how long it lasts."""
+    if not runways:
+        return ""
+    rows = [["prepaid credit", "balance", "spend/day (7d)", "runway"]]
+    for r in runways:
+        b = r.balance
+        amount = format_usd(b.balance) if r.comparable else f"{b.balance:,.2f} {b.currency}"
+        rows.append([b.source, amount, format_usd(r.daily_spend), _runway_words(r)])
+    return "\n".join(_left_aligned(rows))
+
+
+def _runway_words(r: Runway) -> str:
+    if not r.comparable:
+        return f"unknown (balance in {r.balance.currency}, spend in USD)"
+    if r.days is None:
+        return "no recent spend"
+    return f"{r.days} days (until {r.runs_out})"
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:

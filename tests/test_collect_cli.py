@@ -107,7 +107,10 @@ def test_collect_without_keys_says_which_to_set(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
     main(["db", "upgrade"])
     assert main(["collect"]) == 2
-    assert "OPENAI_ADMIN_KEY" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    for setting in ("OPENAI_ADMIN_KEY", "ANTHROPIC_ADMIN_KEY", "OPENROUTER_API_KEY"):
+        assert setting in err
+    assert "DEEPSEEK_API_KEY" in err
 
 
 def test_collect_rejects_a_bad_since(tmp_path, monkeypatch, capsys):
@@ -153,9 +156,51 @@ def test_collect_stores_openrouter_spend_and_prepaid_balances(tmp_path, monkeypa
     with engine.connect() as connection:
         balances = {b.source: b.balance for b in latest_balances(connection)}
     engine.dispose()
-    spent = sum((x.cost for x in activity if x.bucket_start.date() < SPEC.end), Decimal(0))
+    spent = sum(
+        (x.cost or Decimal(0) for x in activity if x.bucket_start.date() < SPEC.end), Decimal(0)
+    )
     assert balances == {
-        "openrouter.credits": Decimal("500") - sum((x.cost for x in activity), Decimal(0)),
+        "openrouter.credits": Decimal("500")
+        - sum((x.cost or Decimal(0) for x in activity), Decimal(0)),
         "deepseek.balance": Decimal("12.34"),
     }
     assert _stored(Origin.BILLED) == spent
+
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    week = [
+        sum((x.cost or Decimal(0) for x in activity if x.bucket_start.date() == day), Decimal(0))
+        for day in (SPEC.end - timedelta(days=n) for n in range(1, 8))
+    ]
+    daily = sum(week, Decimal(0)) / Decimal(7)
+    left = int(balances["openrouter.credits"] // daily)
+    runway_line = next(line for line in out.splitlines() if line.startswith("openrouter.credits"))
+    assert f"{left} days (until {SPEC.end + timedelta(days=left)})" in runway_line
+    runways = out[out.index("prepaid credit") :].splitlines()
+    deepseek_line = next(line for line in runways if line.startswith("deepseek.balance"))
+    assert "$12.34" in deepseek_line
+    assert "no recent spend" in deepseek_line  # DeepSeek spend comes only from app events
+
+
+def test_claude_code_lists_each_developer_with_the_collected_estimate(simulators, capsys):
+    from bot.domain import DateRange as Span
+    from bot.store.coding_tools import developer_totals
+
+    assert main(["collect", "--since", "14d", "--provider", "anthropic"]) == 0
+    capsys.readouterr()
+    assert main(["claude-code", "30d"]) == 0
+    out = capsys.readouterr().out
+    engine = make_engine(os.environ["DATABASE_URL"])
+    with engine.connect() as connection:
+        period = Span(SPEC.end - timedelta(days=29), SPEC.end + timedelta(days=1))
+        totals = developer_totals(connection, "claude_code", period)
+    engine.dispose()
+    assert len(totals) >= 2
+    rows = out.splitlines()
+    for total in totals:
+        row = next(r for r in rows if r.startswith(total.actor + " "))
+        assert f"${total.estimated_cost:,.2f}" in row
+    spent = sum((t.estimated_cost for t in totals), Decimal(0))
+    assert f"Total ${spent:,.2f}" in out
+    assert "not added to totals" in out

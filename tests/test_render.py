@@ -69,3 +69,29 @@ def test_rates_text_names_unpriced_models_plainly():
     text = rates_text("openai", "gpt-5", day, book.rates(PriceKey("openai", "gpt-5", day)))
     assert "input       $1.25" in text
     assert "output      $10" in text
+
+
+def test_named_ids_show_the_name_beside_the_id_and_unnamed_ones_stay_bare():
+    from bot.answers import with_names
+
+    by_project = SpendQuery(QUERY.period, (Dimension.PROJECT, Dimension.MODEL))
+    report = SpendReport(
+        by_project,
+        Origin.BILLED,
+        (
+            SpendRow(("proj_a", "gpt-5"), Decimal(3)),
+            SpendRow(("proj_b", "gpt-5"), Decimal(1)),
+            SpendRow(("", "gpt-5"), Decimal(1)),
+        ),
+        Decimal(5),
+    )
+    names = {("project", "proj_a"): "search", ("project", ""): "Default Workspace"}
+    named = with_names(report, names)
+    assert [r.keys for r in named.rows] == [
+        ("search (proj_a)", "gpt-5"),
+        ("proj_b", "gpt-5"),
+        ("", "gpt-5"),
+    ]
+    assert named.total == report.total
+    by_model = SpendReport(QUERY, Origin.BILLED)
+    assert with_names(by_model, {("project", "gpt-5"): "x"}) is by_model

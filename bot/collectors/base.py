@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Protocol, runtime_checkable
 
-from bot.domain import CostLine, CreditSnapshot
+from bot.domain import CodingToolDay, CostLine, CreditSnapshot, DisplayName
 
 DEFAULT_TRAILING_DAYS = 3  # providers restate recent days; every run pulls them again
 
@@ -54,4 +54,34 @@ class ReportsBalances(Protocol):
 
     def balances(self, at: datetime) -> Sequence[CreditSnapshot]:
         """The balances as of now; raises only CollectorError."""
+        ...
+
+
+@runtime_checkable
+class ReportsNames(Protocol):
+    """A collector that can name the ids its lines carry (projects, workspaces, api keys)."""
+
+    def names(self) -> Sequence[DisplayName]:
+        """Every id it can name now; raises only CollectorError."""
+        ...
+
+
+@runtime_checkable
+class ReportsCodingTools(Protocol):
+    """A collector whose provider reports per-developer coding tool use (Claude Code)."""
+
+    coding_tool: ClassVar[str]
+
+    def coding_days(self, start: datetime, end: datetime) -> Sequence[CodingToolDay]:
+        """Every developer-day in [start, end); raises only CollectorError."""
+        ...
+
+
+@runtime_checkable
+class LimitedReach(Protocol):
+    """A collector whose provider answers only part of a window (OpenRouter keeps 30 days).
+    Only that part is replaced in the store: days it cannot see are kept as they are."""
+
+    def reach(self, window: Window) -> Window | None:
+        """The part of `window` the provider answers for, or None for none of it."""
         ...

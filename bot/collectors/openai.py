@@ -1,11 +1,13 @@
-"""OpenAI Admin API: billed dollars from /v1/organization/costs (daily) and token usage from
-/v1/organization/usage/completions (hourly, unpriced). Payload shapes follow section 1 of
-the provider reference; the parsers are pure and raise only CollectorDataError.
+"""OpenAI Admin API: billed dollars from /v1/organization/costs (daily), usage from
+/v1/organization/usage/{kind} (completions and embeddings hourly, the other kinds daily;
+unpriced), and project and api key names. Payload shapes follow section 1 of the provider
+reference; the parsers are pure and raise only CollectorDataError.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
@@ -15,19 +17,54 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.collectors.http import ProviderClient
 from bot.collectors.payloads import validated
-from bot.domain import CostLine
+from bot.domain import CostLine, DisplayName
 from bot.errors import CollectorDataError, CollectorError
 
 PROVIDER = "openai"
 BASE_URL = "https://api.openai.com"
 COSTS_PATH = "/v1/organization/costs"
 USAGE_PATH = "/v1/organization/usage/completions"
+USAGE_ROOT = "/v1/organization/usage/"
+PROJECTS_PATH = "/v1/organization/projects"
+LIST_LIMIT = 100  # the documented maximum for list endpoints
 COSTS_SOURCE = "openai.costs"
 USAGE_SOURCE = "openai.usage"
 COSTS_LIMIT = 180  # daily buckets per page, the documented maximum
 USAGE_HOURLY_LIMIT = 168  # hourly buckets per page, the documented maximum
+USAGE_DAILY_LIMIT = 31  # daily buckets per page, the documented maximum
 COSTS_GROUP_BY = ("project_id", "line_item")
 USAGE_GROUP_BY = ("model", "project_id", "api_key_id", "batch", "service_tier")
+MODEL_GROUP_BY = ("model", "project_id", "api_key_id")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageKind:
+    """One /organization/usage/{kind} endpoint: how finely to pull it and how to group it.
+
+    Token kinds are pulled hourly, for the same-day nowcast; the kinds billed per image,
+    character or second carry only request counts, so daily buckets are enough."""
+
+    name: str
+    bucket_width: str
+    group_by: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        return USAGE_ROOT + self.name
+
+    @property
+    def limit(self) -> int:
+        return USAGE_HOURLY_LIMIT if self.bucket_width == "1h" else USAGE_DAILY_LIMIT
+
+
+USAGE_KINDS: tuple[UsageKind, ...] = (
+    UsageKind("completions", "1h", USAGE_GROUP_BY),
+    UsageKind("embeddings", "1h", MODEL_GROUP_BY),
+    UsageKind("moderations", "1d", MODEL_GROUP_BY),
+    UsageKind("images", "1d", MODEL_GROUP_BY),
+    UsageKind("audio_speeches", "1d", MODEL_GROUP_BY),
+    UsageKind("audio_transcriptions", "1d", MODEL_GROUP_BY),
+)
 OTHER_MODEL = "(other)"  # a line item the reference's format does not fit
 
 
@@ -60,6 +97,26 @@ class _UsageResult(_Shape):
     batch: bool | None = None
 
 
+class _OtherUsageResult(_Shape):
+    """Embeddings, moderations, images and audio: requests, and input tokens where counted."""
+
+    num_model_requests: int
+    input_tokens: int = 0
+    model: str | None = None
+    project_id: str | None = None
+    api_key_id: str | None = None
+
+
+class _Named(_Shape):
+    id: str
+    name: str | None = None
+    redacted_value: str | None = None
+
+
+class _ListPage(_Shape):
+    data: list[_Named]
+
+
 class _CostBucket(_Shape):
     start_time: int
     results: list[_CostResult]
@@ -70,6 +127,15 @@ class _UsageBucket(_Shape):
     results: list[_UsageResult]
 
 
+class _OtherUsageBucket(_Shape):
+    start_time: int
+    results: list[_OtherUsageResult]
+
+
+class _OtherUsagePage(_Shape):
+    data: list[_OtherUsageBucket]
+
+
 class _CostPage(_Shape):
     data: list[_CostBucket]
 
@@ -78,7 +144,7 @@ class _UsagePage(_Shape):
     data: list[_UsageBucket]
 
 
-_P = TypeVar("_P", _CostPage, _UsagePage)
+_P = TypeVar("_P", _CostPage, _UsagePage, _OtherUsagePage, _ListPage)
 
 
 def parse_costs_page(payload: dict[str, Any]) -> list[CostLine]:
@@ -91,6 +157,36 @@ def parse_usage_page(payload: dict[str, Any]) -> list[CostLine]:
     """One hourly /organization/usage/completions page as unpriced, estimated token lines."""
     page = _validated(_UsagePage, payload, "usage page")
     return [_usage_line(b.start_time, r) for b in page.data for r in b.results]
+
+
+def parse_other_usage_page(
+    payload: dict[str, Any], kind: str, bucket_hours: int = 24
+) -> list[CostLine]:
+    """One page of a non-completions usage kind as estimated lines; `line_item` names the kind,
+    so an embeddings line never collides with a completions line of the same model."""
+    page = _validated(_OtherUsagePage, payload, f"usage/{kind} page")
+    return [
+        _other_usage_line(b.start_time, r, kind, bucket_hours) for b in page.data for r in b.results
+    ]
+
+
+def parse_projects_page(payload: dict[str, Any]) -> list[DisplayName]:
+    """One /organization/projects page as project names (archived ones too)."""
+    return _names(payload, "projects page", "project")
+
+
+def parse_api_keys_page(payload: dict[str, Any]) -> list[DisplayName]:
+    """One /organization/projects/{id}/api_keys page as key names; a key without a name is
+    known by its redacted value, which OpenAI shows in its own dashboard."""
+    return _names(payload, "api_keys page", "api_key")
+
+
+def _names(payload: dict[str, Any], what: str, kind: str) -> list[DisplayName]:
+    page = _validated(_ListPage, payload, what)
+    return [
+        DisplayName(PROVIDER, kind, item.id, item.name or item.redacted_value or item.id)
+        for item in page.data
+    ]
 
 
 def split_line_item(line_item: str) -> tuple[str, str]:
@@ -167,6 +263,25 @@ def _usage_line(start_time: int, result: _UsageResult) -> CostLine:
     )
 
 
+def _other_usage_line(
+    start_time: int, result: _OtherUsageResult, kind: str, bucket_hours: int
+) -> CostLine:
+    return CostLine(
+        source=USAGE_SOURCE,
+        provider=PROVIDER,
+        bucket_start=_bucket_start(start_time),
+        bucket_hours=bucket_hours,
+        project=result.project_id or "",
+        api_key=result.api_key_id or "",
+        model=result.model or "",
+        line_item=kind,
+        tokens_in=result.input_tokens,
+        requests=result.num_model_requests,
+        cost=None,
+        estimated=True,
+    )
+
+
 def openai_client(
     http: httpx.Client, admin_key: str, *, base_url: str = BASE_URL, **options: Any
 ) -> ProviderClient:
@@ -176,7 +291,8 @@ def openai_client(
 
 
 class OpenAICollector:
-    """Billed daily costs by project and line item, plus hourly completions token usage."""
+    """Billed daily costs by project and line item, usage of every model kind, and the names
+    of projects and api keys."""
 
     provider: ClassVar[str] = PROVIDER
     sources: ClassVar[tuple[str, ...]] = (COSTS_SOURCE, USAGE_SOURCE)
@@ -185,14 +301,28 @@ class OpenAICollector:
         self.client = client
 
     def collect(self, start: datetime, end: datetime) -> list[CostLine]:
-        """Every costs and completions-usage line for [start, end)."""
+        """Every costs line and every usage line of each kind for [start, end)."""
         window = _window(start, end)
         costs = {**window, "bucket_width": "1d", "limit": COSTS_LIMIT}
-        usage = {**window, "bucket_width": "1h", "limit": USAGE_HOURLY_LIMIT}
-        return [
-            *self._pull(COSTS_PATH, {**costs, "group_by": list(COSTS_GROUP_BY)}, parse_costs_page),
-            *self._pull(USAGE_PATH, {**usage, "group_by": list(USAGE_GROUP_BY)}, parse_usage_page),
+        lines = self._pull(
+            COSTS_PATH, {**costs, "group_by": list(COSTS_GROUP_BY)}, parse_costs_page
+        )
+        for kind in USAGE_KINDS:
+            lines += self._pull(kind.path, _usage_query(window, kind), _usage_parser(kind))
+        return lines
+
+    def names(self) -> list[DisplayName]:
+        """Every project, archived ones included so old ids still resolve, and the keys of
+        each (OpenAI has no organization-wide key list)."""
+        projects = self._list(PROJECTS_PATH, {"include_archived": "true"}, parse_projects_page)
+        keys = [
+            name
+            for project in projects
+            for name in self._list(
+                f"{PROJECTS_PATH}/{project.id}/api_keys", {}, parse_api_keys_page
+            )
         ]
+        return projects + keys
 
     def _pull(
         self,
@@ -201,6 +331,29 @@ class OpenAICollector:
         parse: Callable[[dict[str, Any]], list[CostLine]],
     ) -> list[CostLine]:
         return [line for page in self.client.pages(path, params) for line in parse(page)]
+
+    def _list(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        parse: Callable[[dict[str, Any]], list[DisplayName]],
+    ) -> list[DisplayName]:
+        pages = self.client.pages(
+            path, {**params, "limit": LIST_LIMIT}, cursor_param="after", next_field="last_id"
+        )
+        return [name for page in pages for name in parse(page)]
+
+
+def _usage_query(window: Mapping[str, int], kind: UsageKind) -> dict[str, Any]:
+    width = {"bucket_width": kind.bucket_width, "limit": kind.limit}
+    return {**window, **width, "group_by": list(kind.group_by)}
+
+
+def _usage_parser(kind: UsageKind) -> Callable[[dict[str, Any]], list[CostLine]]:
+    if kind.name == "completions":
+        return parse_usage_page
+    hours = 1 if kind.bucket_width == "1h" else 24
+    return lambda page: parse_other_usage_page(page, kind.name, hours)
 
 
 def _window(start: datetime, end: datetime) -> dict[str, int]:

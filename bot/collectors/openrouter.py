@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.collectors.base import Window
 from bot.collectors.http import ProviderClient
 from bot.collectors.payloads import validated
 from bot.domain import CostLine, CreditSnapshot
@@ -145,6 +146,13 @@ class OpenRouterCollector:
 
     def balances(self, at: datetime) -> list[CreditSnapshot]:
         return [parse_credits(self.client.get_json(CREDITS_PATH), at)]
+
+    def reach(self, window: Window) -> Window | None:
+        """The completed days of the window that /activity still answers for."""
+        days = list(activity_days(window.start, window.end, self.today()))
+        if not days:
+            return None
+        return Window(_midnight(days[0]), _midnight(days[-1] + timedelta(days=1)))
 
 
 def activity_days(start: datetime, end: datetime, today: date) -> Iterator[date]:

@@ -1,10 +1,13 @@
-"""A stand-in for the OpenAI Admin API's costs and completions-usage endpoints.
+"""A stand-in for the OpenAI Admin API's costs, usage and project/api key list endpoints.
 
 It serves the reference's envelope (section 1.2-1.4): pages of buckets in `limit` units with
 opaque `next_page` cursors, `start_time`/`end_time` filtering, `bucket_width`, `group_by`
 (null for every dimension not grouped), amounts in dollars, and Bearer admin-key auth.
 Billed synthetic lines carry one amount per model, so each is served as one line item,
-"<model>, input", with a "<tier> | " prefix for priority and flex.
+"<model>, input", with a "<tier> | " prefix for priority and flex. Usage lines of embedding
+models are served by usage/embeddings, the rest by usage/completions; the other usage kinds
+answer with empty buckets. Projects and their keys are the ids the lines carry, named after
+them, in `after`-cursor lists.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from bot.standins.server import Request, Response, Route
 
 COSTS_PATH = "/v1/organization/costs"
 USAGE_PATH = "/v1/organization/usage/completions"
+USAGE_ROOT = "/v1/organization/usage/"
+PROJECTS_PATH = "/v1/organization/projects"
 _WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
 _PREFIXED_TIERS = frozenset({"priority", "flex"})
 
@@ -91,14 +96,139 @@ USAGE = Endpoint(
 )
 
 
+def _request_measures(lines: Sequence[CostLine]) -> dict[str, Any]:
+    return {"num_model_requests": sum(line.requests for line in lines)}
+
+
+def _embedding_measures(lines: Sequence[CostLine]) -> dict[str, Any]:
+    tokens = sum(line.tokens_in for line in lines)
+    return {"input_tokens": tokens, **_request_measures(lines)}
+
+
+def _other(kind: str, measures: Measures, extra: tuple[str, ...] = ()) -> Endpoint:
+    dimensions = ("project_id", "user_id", "api_key_id", "model", *extra)
+    limits = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}
+    return Endpoint(f"organization.usage.{kind}.result", limits, dimensions, measures)
+
+
+OTHER_USAGE: dict[str, Endpoint] = {
+    "embeddings": _other("embeddings", _embedding_measures),
+    "moderations": _other("moderations", _embedding_measures),
+    "images": _other("images", _request_measures, ("size", "source")),
+    "audio_speeches": _other("audio_speeches", _request_measures),
+    "audio_transcriptions": _other("audio_transcriptions", _request_measures),
+}
+
+
 def openai_routes(
-    *, admin_key: str, costs: list[CostLine], usage: list[CostLine]
+    *,
+    admin_key: str,
+    costs: list[CostLine],
+    usage: list[CostLine],
+    archived: frozenset[str] = frozenset(),
 ) -> dict[str, Route]:
-    """Routes for StandIn: costs serves `costs` (billed), usage serves `usage` (tokens)."""
-    return {
+    """Routes for StandIn: costs serves `costs` (billed), usage serves `usage` (tokens), and
+    the projects the lines name (those in `archived` only with include_archived=true)."""
+    embeddings = tuple(x for x in usage if _is_embedding(x))
+    completions = tuple(x for x in usage if not _is_embedding(x))
+    served = {"embeddings": embeddings}
+    routes = {
         COSTS_PATH: _route(COSTS, tuple(costs), admin_key),
-        USAGE_PATH: _route(USAGE, tuple(usage), admin_key),
+        USAGE_PATH: _route(USAGE, completions, admin_key),
     }
+    for kind, endpoint in OTHER_USAGE.items():
+        routes[USAGE_ROOT + kind] = _route(endpoint, served.get(kind, ()), admin_key)
+    return routes | _project_routes([*costs, *usage], archived, admin_key)
+
+
+def _is_embedding(line: CostLine) -> bool:
+    return "embedding" in line.model
+
+
+def _project_routes(
+    lines: Sequence[CostLine], archived: frozenset[str], admin_key: str
+) -> dict[str, Route]:
+    keys: dict[str, set[str]] = defaultdict(set)
+    for line in lines:
+        if line.project:
+            keys[line.project].update([line.api_key] if line.api_key else [])
+    projects = [_project(p, p in archived) for p in sorted(keys)]
+    routes = {PROJECTS_PATH: _list_route(projects, admin_key, hidden=archived)}
+    for project, key_ids in keys.items():
+        path = f"{PROJECTS_PATH}/{project}/api_keys"
+        routes[path] = _list_route([_api_key(k) for k in sorted(key_ids)], admin_key)
+    return routes
+
+
+def display_name(identifier: str) -> str:
+    """The name the stand-in gives an id: "proj_search" is "search", "key_search_prod" is
+    "search prod"."""
+    return identifier.partition("_")[2].replace("_", " ") or identifier
+
+
+def _project(identifier: str, archived: bool) -> dict[str, Any]:
+    return {
+        "id": identifier,
+        "object": "organization.project",
+        "name": display_name(identifier),
+        "created_at": 1716200000,
+        "archived_at": 1750000000 if archived else None,
+        "status": "archived" if archived else "active",
+    }
+
+
+def _api_key(identifier: str) -> dict[str, Any]:
+    return {
+        "object": "organization.project.api_key",
+        "id": identifier,
+        "name": display_name(identifier),
+        "redacted_value": "sk-proj-****" + identifier[-4:],
+        "created_at": 1716200000,
+        "last_used_at": None,
+        "owner": {"type": "service_account", "service_account": {"id": "svc_1", "name": "ci"}},
+    }
+
+
+def _list_route(
+    items: list[dict[str, Any]], admin_key: str, hidden: frozenset[str] = frozenset()
+) -> Route:
+    """A list endpoint paged by `after` = the last id of the previous page."""
+
+    def answer(request: Request) -> Response:
+        if not _authorized(request, admin_key):
+            message = "Incorrect API key provided. An admin key is required."
+            return _error(401, message, None, "invalid_api_key")
+        shown = items
+        if request.param("include_archived") != "true":
+            shown = [item for item in items if item["id"] not in hidden]
+        try:
+            limit = _integer(request, "limit", 20)
+            if not 1 <= limit <= 100:
+                raise BadRequest("limit must be within 1..100", "limit")
+            first = _after(shown, request.param("after"))
+        except BadRequest as e:
+            return _error(400, str(e), e.param, None)
+        page = shown[first : first + limit]
+        return Response(
+            body={
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": first + limit < len(shown),
+            }
+        )
+
+    return answer
+
+
+def _after(items: Sequence[Mapping[str, Any]], after: str | None) -> int:
+    if after is None:
+        return 0
+    ids = [item["id"] for item in items]
+    if after not in ids:
+        raise BadRequest(f"after {after!r} is not an id in this list", "after")
+    return ids.index(after) + 1
 
 
 def line_item(line: CostLine) -> str:

@@ -1,33 +1,46 @@
-"""The demo's providers: OpenAI and Anthropic simulators on loopback, serving the synthetic
-company's activity, and the real collectors pointed at them."""
+"""The demo's providers: simulators on loopback for every provider with a collector, serving
+the synthetic company's activity, and the real collectors pointed at them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 
 import httpx
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.base import Collector
+from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
+from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
 from bot.domain import CostLine
 from bot.standins.anthropic import anthropic_routes
+from bot.standins.deepseek import deepseek_routes
 from bot.standins.openai import openai_routes
+from bot.standins.openrouter import openrouter_routes
 from bot.standins.server import Route, StandIn, running
 from bot.synthetic import ActivitySpec, generate_cost_lines, generate_estimated_lines
 
-SIMULATED = ("openai", "anthropic")
-DEMO_KEYS = {"openai": "sk-admin-demo", "anthropic": "sk-ant-admin-demo"}  # loopback only
+SIMULATED = ("openai", "anthropic", "openrouter", "deepseek")
+DEMO_KEYS = {  # loopback only; none of these is anyone's key
+    "openai": "sk-admin-demo",
+    "anthropic": "sk-ant-admin-demo",
+    "openrouter": "sk-or-demo",
+    "deepseek": "sk-deepseek-demo",
+}
+OPENROUTER_CREDITS = Decimal(10)  # what the fictional company has bought on OpenRouter
+DEEPSEEK_BALANCE = Decimal("2.40")  # its DeepSeek balance left today, in USD: running low
 
 
 @dataclass
 class SimulatedProviders:
     spec: ActivitySpec
     servers: dict[str, StandIn]
-    clients: list[ProviderClient]
+    clients: list[ProviderClient] = field(default_factory=list)
 
     def serve(self, revision: int) -> None:
         """Serve the billed lines as of `revision` (1 restates the last days)."""
@@ -36,13 +49,24 @@ class SimulatedProviders:
         for provider, server in self.servers.items():
             server.routes = _routes(provider, _of(provider, billed), _of(provider, hourly))
 
-    def collectors(self, http: httpx.Client) -> list[Collector]:
-        openai = openai_client(http, DEMO_KEYS["openai"], base_url=self.servers["openai"].url)
-        anthropic = anthropic_client(
-            http, DEMO_KEYS["anthropic"], base_url=self.servers["anthropic"].url
-        )
-        self.clients = [openai, anthropic]
-        return [OpenAICollector(openai), AnthropicCollector(anthropic)]
+    def collectors(self, http: httpx.Client, today: date) -> list[Collector]:
+        """The real collectors, talking to the simulators; `today` is the demo's date."""
+        self.clients = [
+            make(http, DEMO_KEYS[p], base_url=self.servers[p].url)
+            for p, make in (
+                ("openai", openai_client),
+                ("anthropic", anthropic_client),
+                ("openrouter", openrouter_client),
+                ("deepseek", deepseek_client),
+            )
+        ]
+        openai, anthropic, openrouter, deepseek = self.clients
+        return [
+            OpenAICollector(openai),
+            AnthropicCollector(anthropic),
+            OpenRouterCollector(openrouter, today=lambda: today),
+            DeepSeekCollector(deepseek),
+        ]
 
     @property
     def requests(self) -> int:
@@ -53,7 +77,7 @@ class SimulatedProviders:
 def simulated_providers(spec: ActivitySpec) -> Iterator[SimulatedProviders]:
     with ExitStack() as stack:
         servers = {p: stack.enter_context(running({})) for p in SIMULATED}
-        providers = SimulatedProviders(spec, servers, [])
+        providers = SimulatedProviders(spec, servers)
         providers.serve(revision=0)
         yield providers
 
@@ -63,5 +87,10 @@ def _of(provider: str, lines: list[CostLine]) -> list[CostLine]:
 
 
 def _routes(provider: str, billed: list[CostLine], hourly: list[CostLine]) -> dict[str, Route]:
+    key = DEMO_KEYS[provider]
+    if provider == "openrouter":
+        return openrouter_routes(key=key, activity=billed, total_credits=OPENROUTER_CREDITS)
+    if provider == "deepseek":
+        return deepseek_routes(key=key, balances=[("USD", DEEPSEEK_BALANCE)])
     make = openai_routes if provider == "openai" else anthropic_routes
-    return dict(make(admin_key=DEMO_KEYS[provider], costs=billed, usage=hourly))
+    return dict(make(admin_key=key, costs=billed, usage=hourly))

@@ -2,11 +2,13 @@
 
 Routes answer parsed requests; `inject` makes the next requests fail the way real services
 do: an error status with headers (429 with Retry-After), a delay longer than the client's
-timeout, a connection reset, or a body cut short of its Content-Length.
+timeout, a connection reset, a body cut short of its Content-Length, or the real answer's
+body rewritten (a field added or dropped).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 import struct
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -54,6 +57,7 @@ class Fault:
     delay: float = 0.0  # seconds to wait before answering
     reset: bool = False  # close the connection without an answer
     truncate: bool = False  # send half of the real body, then close
+    rewrite: Callable[[Any], Any] | None = None  # edits a copy of a 200 answer's JSON body
 
 
 Route = Callable[[Request], Response]
@@ -112,6 +116,12 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            # headers and body go out as two writes; without this, Nagle's algorithm and the
+            # client's delayed ACK add ~40 ms to every keep-alive answer
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             request = Request("GET", parts.path, parse_qs(parts.query), dict(self.headers))
@@ -154,4 +164,8 @@ def _answer(standin: StandIn, request: Request, fault: Fault | None) -> Response
     route = standin.routes.get(request.path)
     if route is None:
         return Response(404, {"error": {"message": f"no route {request.path}"}})
-    return route(request)
+    response = route(request)
+    if fault is not None and fault.rewrite is not None and response.status == 200:
+        body = fault.rewrite(copy.deepcopy(response.body))
+        return Response(response.status, body, response.headers)
+    return response

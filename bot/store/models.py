@@ -219,6 +219,40 @@ class Credit(SQLModel, table=True):
     purchased: Decimal | None = _money(nullable=True)
 
 
+class DisplayNameRow(SQLModel, table=True):
+    """The name a provider gives an id, refreshed by its collector; the newest wins."""
+
+    __tablename__ = "display_name"
+
+    provider: str = Field(max_length=32, primary_key=True)
+    kind: str = Field(max_length=16, primary_key=True)
+    id: str = Field(max_length=DIM, primary_key=True)
+    name: str = Field(max_length=DIM)
+    seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CodingToolUsage(SQLModel, table=True):
+    """A developer's day in a coding tool (see domain.CodingToolDay); never spend."""
+
+    __tablename__ = "coding_tool_usage"
+
+    tool: str = Field(max_length=32, primary_key=True)
+    day: date = Field(primary_key=True)
+    actor: str = Field(max_length=DIM, primary_key=True)
+    model: str = Field(max_length=DIM, primary_key=True)
+    customer_type: str = Field(default="", max_length=16)
+    tokens_in: int = _big()
+    tokens_out: int = _big()
+    cache_read_tokens: int = _big()
+    cache_write_tokens: int = _big()
+    estimated_cost: Decimal = _money()
+    sessions: int = _big()
+    lines_added: int = _big()
+    lines_removed: int = _big()
+    commits: int = _big()
+    pull_requests: int = _big()
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a SQLModel class (SQLModel does not declare `__table__`)."""
     table: Table = model.__table__  # type: ignore[attr-defined]

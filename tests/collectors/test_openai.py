@@ -16,13 +16,23 @@ from bot.collectors.http import ProviderClient, RetryPolicy, make_http_client
 from bot.collectors.openai import (
     OpenAICollector,
     openai_client,
+    parse_api_keys_page,
     parse_costs_page,
+    parse_other_usage_page,
+    parse_projects_page,
     parse_usage_page,
     split_line_item,
 )
-from bot.domain import CostLine
+from bot.domain import CostLine, DisplayName
 from bot.errors import CollectorAuthError, CollectorDataError, CollectorError
-from bot.standins.openai import COSTS_PATH, USAGE_PATH, openai_routes
+from bot.standins.openai import (
+    COSTS_PATH,
+    PROJECTS_PATH,
+    USAGE_PATH,
+    USAGE_ROOT,
+    display_name,
+    openai_routes,
+)
 from bot.standins.server import Fault, StandIn, running
 from bot.synthetic import ActivitySpec, generate_cost_lines, generate_estimated_lines
 
@@ -275,6 +285,9 @@ def _midnight(day: date) -> datetime:
 
 
 START, END = _midnight(SPEC.start), _midnight(SPEC.end + timedelta(days=1))
+# 15 days: one costs page, two hourly pages each of completions and embeddings, and one daily
+# page of each of the four other usage kinds.
+PAGES = 1 + 2 * 2 + 4
 
 
 def _split(lines: list[CostLine]) -> tuple[list[CostLine], list[CostLine]]:
@@ -302,9 +315,11 @@ def test_collect_pages_through_buckets_with_the_cursor(client, server):
     usage_pages = -(-hours // 168)
     assert usage_pages == 2  # 14 days of hours, 168 buckets a page
     paths = [r.path for r in server.requests]
-    assert paths == [COSTS_PATH] + [USAGE_PATH] * usage_pages
+    hourly = [USAGE_PATH] * usage_pages + [USAGE_ROOT + "embeddings"] * usage_pages
+    daily = [USAGE_ROOT + k for k in ("moderations", "images", "audio_speeches")]
+    assert paths == [COSTS_PATH, *hourly, *daily, USAGE_ROOT + "audio_transcriptions"]
     assert client.requests == len(server.requests)
-    usage_requests = server.requests[1:]
+    usage_requests = server.requests[1 : 1 + usage_pages]
     assert usage_requests[0].param("page") is None
     assert all(r.param("page") for r in usage_requests[1:])
     assert server.requests[0].query["group_by"] == ["project_id", "line_item"]
@@ -355,7 +370,7 @@ def test_transient_failures_are_retried(client, server, sleeps, billed, fault, s
     costs, _ = _split(OpenAICollector(client).collect(START, END))
     assert sleeps == slept
     assert _total(costs) == _total(billed)
-    assert client.requests == len(server.requests) == 1 + 3  # the failure, then 3 pages
+    assert client.requests == len(server.requests) == 1 + PAGES  # the failure, then each page
 
 
 def test_the_standin_nulls_ungrouped_dimensions(client):
@@ -418,3 +433,127 @@ def test_a_live_cursor_that_repeats_stops_the_collection(client, server):
         OpenAICollector(client).collect(
             _midnight(SPEC.end), _midnight(SPEC.end) + timedelta(days=1)
         )
+
+
+# Section 1.3: embeddings results carry input tokens and requests, images only requests.
+EMBEDDINGS_PAGE: dict[str, Any] = {
+    "object": "page",
+    "data": [
+        {
+            "object": "bucket",
+            "start_time": 1754650800,
+            "end_time": 1754654400,
+            "results": [
+                {
+                    "object": "organization.usage.embeddings.result",
+                    "input_tokens": 16000,
+                    "num_model_requests": 40,
+                    "project_id": "proj_9Xk2",
+                    "user_id": None,
+                    "api_key_id": None,
+                    "model": "text-embedding-3-small",
+                }
+            ],
+        }
+    ],
+    "has_more": False,
+    "next_page": None,
+}
+
+
+def test_other_usage_kinds_keep_their_kind_and_counts():
+    (line,) = parse_other_usage_page(EMBEDDINGS_PAGE, "embeddings", bucket_hours=1)
+    assert (line.line_item, line.model, line.project, line.api_key) == (
+        "embeddings",
+        "text-embedding-3-small",
+        "proj_9Xk2",
+        "",
+    )
+    assert (line.tokens_in, line.tokens_out, line.requests) == (16000, 0, 40)
+    assert line.estimated
+    assert line.cost is None
+    assert line.bucket_hours == 1
+    images = copy.deepcopy(EMBEDDINGS_PAGE)
+    result = _first_result(images)
+    del result["input_tokens"]
+    result |= {"images": 3, "model": "gpt-image-1"}
+    (image,) = parse_other_usage_page(images, "images")
+    assert (image.line_item, image.tokens_in, image.requests, image.bucket_hours) == (
+        "images",
+        0,
+        40,
+        24,
+    )
+
+
+def test_other_usage_without_request_counts_is_named():
+    page = copy.deepcopy(EMBEDDINGS_PAGE)
+    del _first_result(page)["num_model_requests"]
+    with pytest.raises(CollectorDataError, match=r"openai: usage/embeddings .*num_model_requests"):
+        parse_other_usage_page(page, "embeddings")
+
+
+# Section 1.5, constructed examples.
+PROJECTS_PAGE: dict[str, Any] = {
+    "object": "list",
+    "data": [
+        {
+            "id": "proj_9Xk2",
+            "object": "organization.project",
+            "name": "search-backend",
+            "created_at": 1716200000,
+            "archived_at": None,
+            "status": "active",
+        }
+    ],
+    "first_id": "proj_9Xk2",
+    "last_id": "proj_9Xk2",
+    "has_more": False,
+}
+
+
+def test_projects_and_keys_become_display_names():
+    assert parse_projects_page(PROJECTS_PAGE) == [
+        DisplayName("openai", "project", "proj_9Xk2", "search-backend")
+    ]
+    keys = {
+        "object": "list",
+        "data": [
+            {"id": "key_a", "name": "ci bot", "redacted_value": "sk-...abcd"},
+            {"id": "key_b", "name": "", "redacted_value": "sk-...wxyz"},
+        ],
+        "has_more": False,
+    }
+    assert [n.name for n in parse_api_keys_page(keys)] == ["ci bot", "sk-...wxyz"]
+    with pytest.raises(CollectorDataError, match=r"openai: projects page: .*id"):
+        parse_projects_page({"data": [{"name": "no id"}]})
+
+
+def test_names_cover_every_project_and_key_including_archived(billed, usage):
+    archived = frozenset({billed[0].project})
+    routes = openai_routes(admin_key=KEY, costs=billed, usage=usage, archived=archived)
+    with running(routes) as server:
+        for client in _client(server, []):
+            names = OpenAICollector(client).names()
+    projects = {x.project for x in [*billed, *usage] if x.project}
+    keys = {x.api_key for x in [*billed, *usage] if x.api_key}
+    assert {(n.kind, n.id) for n in names} == {("project", p) for p in projects} | {
+        ("api_key", k) for k in keys
+    }
+    assert all(n.name == display_name(n.id) for n in names)
+    listed = [r for r in server.requests if r.path == PROJECTS_PATH]
+    assert [r.param("include_archived") for r in listed] == ["true"]
+
+
+def test_names_page_through_long_lists_with_the_after_cursor():
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    many = [
+        CostLine("openai.costs", "openai", day, project=f"proj_{i:03}", cost=Decimal(1))
+        for i in range(230)
+    ]
+    with running(openai_routes(admin_key=KEY, costs=many, usage=[])) as server:
+        for client in _client(server, []):
+            names = OpenAICollector(client).names()
+    assert sorted(n.id for n in names) == sorted(x.project for x in many)
+    listed = [r for r in server.requests if r.path == PROJECTS_PATH]
+    assert [r.param("after") for r in listed] == [None, "proj_099", "proj_199"]

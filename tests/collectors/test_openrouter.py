@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.collectors.base import Window
 from bot.collectors.http import ProviderClient, RetryPolicy, make_http_client
 from bot.collectors.openrouter import (
     OpenRouterCollector,
@@ -187,6 +188,13 @@ def test_collect_goes_back_only_30_completed_days():
     assert len(asked) == 30
     assert (asked[0], asked[-1]) == (today - timedelta(days=30), today - timedelta(days=1))
     assert list(activity_days(_midnight(today), END, today)) == []
+
+
+def test_reach_is_the_completed_days_activity_still_answers(client):
+    today, collector = SPEC.end, _collector(client)
+    reached = collector.reach(Window(END - timedelta(days=90), END))
+    assert reached == Window(_midnight(today - timedelta(days=30)), _midnight(today))
+    assert collector.reach(Window(_midnight(today), END)) is None
 
 
 def test_collect_keeps_to_the_window(client, server, billed):

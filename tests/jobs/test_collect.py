@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.clock import FixedClock
 from bot.collectors.base import Window, trailing_window
-from bot.domain import CostLine, DateRange, Dimension, SpendQuery
+from bot.domain import CostLine, DateRange, Dimension, DisplayName, SpendQuery
 from bot.errors import CollectorUnavailable
 from bot.jobs.collect import CollectContext, collect_all
 from bot.pricing import PriceBook
@@ -196,3 +196,110 @@ def test_balances_are_stored_beside_spend_and_the_latest_one_wins(engine):
         ("deepseek.balance", Decimal("38.25"), NOW + timedelta(hours=1))
     ]
     assert _total(engine) == {}  # a balance is never spend
+
+
+class Named(ScriptedProvider):
+    """A provider that names its ids, counting how often it is asked."""
+
+    def __init__(self, *answers: Sequence[CostLine] | Exception, names=None) -> None:
+        super().__init__(*answers)
+        self.named = names if names is not None else {"proj_a": "search"}
+        self.asked = 0
+
+    def names(self) -> Sequence[DisplayName]:
+        self.asked += 1
+        if isinstance(self.named, Exception):
+            raise self.named
+        return [DisplayName("openai", "project", k, v) for k, v in self.named.items()]
+
+
+def _names(engine) -> dict[tuple[str, str], str]:
+    from bot.store.names import load_names
+
+    with engine.connect() as connection:
+        return load_names(connection)
+
+
+def _at(engine, moment: datetime) -> CollectContext:
+    return CollectContext(engine, PriceBook(), Attribution({}), FixedClock(moment))
+
+
+def test_names_are_looked_up_once_a_day_or_when_an_unknown_id_appears(engine):
+    lines = [line(project="proj_a", cost=Decimal(1))]
+    provider = Named(lines, lines, lines, [*lines, line(project="proj_b", cost=Decimal(2))])
+    collect_all(_at(engine, NOW), [provider], WINDOW)
+    assert _names(engine) == {("project", "proj_a"): "search"}
+    collect_all(_at(engine, NOW + timedelta(hours=1)), [provider], WINDOW)
+    assert provider.asked == 1  # fresh and every id known: not asked again
+    provider.named = {"proj_a": "search-v2"}
+    collect_all(_at(engine, NOW + timedelta(hours=25)), [provider], WINDOW)
+    assert provider.asked == 2  # a day later: refreshed, and the rename wins
+    assert _names(engine) == {("project", "proj_a"): "search-v2"}
+    provider.named = {"proj_a": "search-v2", "proj_b": "ranker"}
+    collect_all(_at(engine, NOW + timedelta(hours=26)), [provider], WINDOW)
+    assert provider.asked == 3  # proj_b was never named: asked at once
+    assert _names(engine)[("project", "proj_b")] == "ranker"
+
+
+def test_a_failed_name_lookup_keeps_the_spend_and_is_recorded(engine):
+    provider = Named([line(cost=Decimal(4))], names=CollectorUnavailable("openai", "timed out"))
+    (outcome,) = collect_all(_context(engine), [provider], WINDOW)
+    assert outcome.ok
+    assert _total(engine) == {("openai",): Decimal("4")}
+    states = _states(engine)
+    assert states["openai.names"]["last_error"] == "openai: timed out"
+    assert states["openai.costs"]["last_error"] == ""
+    assert _names(engine) == {}
+
+
+def test_coding_tool_days_are_stored_apart_from_spend_and_restatements_replace(engine):
+    from bot.domain import CodingToolDay
+    from bot.store.coding_tools import developer_totals
+
+    class Coding(ScriptedProvider):
+        provider: ClassVar[str] = "anthropic"
+        sources: ClassVar[tuple[str, ...]] = ("anthropic.costs",)
+        coding_tool: ClassVar[str] = "claude_code"
+
+        def __init__(self, *days: list[CodingToolDay]) -> None:
+            super().__init__(*([[]] * len(days)))
+            self.days = list(days)
+
+        def coding_days(self, start: datetime, end: datetime) -> Sequence[CodingToolDay]:
+            return self.days.pop(0)
+
+    def day(actor: str, model: str, cost: str, sessions: int = 0) -> CodingToolDay:
+        return CodingToolDay(
+            "claude_code", NOV_1, actor, model, estimated_cost=Decimal(cost), sessions=sessions
+        )
+
+    first = [day("ana@x.io", "claude-sonnet-4-5", "4.12"), day("ana@x.io", "", "0", sessions=3)]
+    restated = [day("ana@x.io", "claude-sonnet-4-5", "5.00"), day("bo@x.io", "claude-opus-4", "1")]
+    provider = Coding(first, restated)
+    collect_all(_at(engine, NOW), [provider], WINDOW)
+    period = DateRange(NOV_1, NOV_1 + timedelta(days=3))
+    with engine.connect() as connection:
+        (ana,) = developer_totals(connection, "claude_code", period)
+    assert (ana.actor, ana.estimated_cost, ana.sessions) == ("ana@x.io", Decimal("4.12"), 3)
+    collect_all(_at(engine, NOW), [provider], WINDOW)
+    with engine.connect() as connection:
+        totals = developer_totals(connection, "claude_code", period)
+    assert [(t.actor, t.estimated_cost, t.sessions) for t in totals] == [
+        ("ana@x.io", Decimal("5.00"), 0),
+        ("bo@x.io", Decimal("1"), 0),
+    ]
+    assert _total(engine) == {}  # never spend
+    assert _states(engine)["anthropic.claude_code"]["complete_through"] == DAY2
+
+
+def test_days_a_provider_cannot_see_are_kept_not_wiped(engine):
+    """OpenRouter answers only its last 30 days: a longer window must replace just those."""
+
+    class ThirtyDays(ScriptedProvider):
+        def reach(self, window: Window) -> Window | None:
+            return Window(DAY2, window.end)
+
+    old = line(cost=Decimal("9"))  # NOV_1: out of reach on the second run
+    collect_all(_context(engine), [ScriptedProvider([old, line(bucket_start=DAY2)])], WINDOW)
+    collect_all(_context(engine), [ThirtyDays([line(bucket_start=DAY2, cost=Decimal(3))])], WINDOW)
+    assert _total(engine) == {("openai",): Decimal("12")}
