@@ -381,8 +381,7 @@ class AnthropicCollector:
         rows: list[CodingToolDay] = []
         for day in _days(start, end):
             query = {"starting_at": day.isoformat(), "limit": self.coding_page_size}
-            pages = self.client.pages(CLAUDE_CODE_PATH, query)
-            rows += [row for page in pages for row in parse_claude_code_page(page)]
+            rows += self.client.parsed(CLAUDE_CODE_PATH, query, parse_claude_code_page)
         return merge_coding_days(rows)
 
     def _pull(
@@ -392,8 +391,7 @@ class AnthropicCollector:
         groups: tuple[str, ...],
         parse: Callable[[dict[str, Any]], list[CostLine]],
     ) -> list[CostLine]:
-        params = {**query, "group_by[]": list(groups)}
-        return [line for page in self.client.pages(path, params) for line in parse(page)]
+        return self.client.parsed(path, {**query, "group_by[]": list(groups)}, parse)
 
     def _list(
         self,
@@ -403,8 +401,7 @@ class AnthropicCollector:
     ) -> list[DisplayName]:
         """A list endpoint paged by `after_id` = the previous page's `last_id`."""
         query = {**params, "limit": self.list_page_size}
-        pages = self.client.pages(path, query, cursor_param="after_id", next_field="last_id")
-        return [name for page in pages for name in parse(page)]
+        return self.client.parsed(path, query, parse, cursor_param="after_id", next_field="last_id")
 
 
 def _window(start: datetime, end: datetime) -> dict[str, str] | None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -24,6 +24,8 @@ from bot.errors import (
     CollectorRateLimited,
     CollectorUnavailable,
 )
+
+T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -110,6 +112,19 @@ class ProviderClient:
                 raise CollectorDataError(self.provider, f"{path} repeated page cursor {cursor!r}")
             seen.add(cursor)
             query[cursor_param] = cursor
+
+    def parsed(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        parse: Callable[[dict[str, Any]], list[T]],
+        *,
+        cursor_param: str = "page",
+        next_field: str = "next_page",
+    ) -> list[T]:
+        """Everything `parse` reads from every page of a cursor-paged list."""
+        pages = self.pages(path, params, cursor_param=cursor_param, next_field=next_field)
+        return [item for page in pages for item in parse(page)]
 
     def _delay(self, attempt: int, error: CollectorError | None) -> float:
         if isinstance(error, CollectorRateLimited) and error.retry_after is not None:

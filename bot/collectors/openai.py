@@ -304,11 +304,11 @@ class OpenAICollector:
         """Every costs line and every usage line of each kind for [start, end)."""
         window = _window(start, end)
         costs = {**window, "bucket_width": "1d", "limit": COSTS_LIMIT}
-        lines = self._pull(
+        lines = self.client.parsed(
             COSTS_PATH, {**costs, "group_by": list(COSTS_GROUP_BY)}, parse_costs_page
         )
         for kind in USAGE_KINDS:
-            lines += self._pull(kind.path, _usage_query(window, kind), _usage_parser(kind))
+            lines += self.client.parsed(kind.path, _usage_query(window, kind), _usage_parser(kind))
         return lines
 
     def names(self) -> list[DisplayName]:
@@ -324,24 +324,15 @@ class OpenAICollector:
         ]
         return projects + keys
 
-    def _pull(
-        self,
-        path: str,
-        params: Mapping[str, Any],
-        parse: Callable[[dict[str, Any]], list[CostLine]],
-    ) -> list[CostLine]:
-        return [line for page in self.client.pages(path, params) for line in parse(page)]
-
     def _list(
         self,
         path: str,
         params: Mapping[str, Any],
         parse: Callable[[dict[str, Any]], list[DisplayName]],
     ) -> list[DisplayName]:
-        pages = self.client.pages(
-            path, {**params, "limit": LIST_LIMIT}, cursor_param="after", next_field="last_id"
-        )
-        return [name for page in pages for name in parse(page)]
+        """A list endpoint paged by `after` = the previous page's `last_id`."""
+        query = {**params, "limit": LIST_LIMIT}
+        return self.client.parsed(path, query, parse, cursor_param="after", next_field="last_id")
 
 
 def _usage_query(window: Mapping[str, int], kind: UsageKind) -> dict[str, Any]:
