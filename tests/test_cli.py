@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -22,7 +23,7 @@ EVENT = {"provider": "openai", "model": "gpt-5", "tokens_in": 2000, "tokens_out"
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> str:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path}/cli.db"
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("AISPEND_CONFIG", str(tmp_path / "aispend.toml"))
@@ -36,7 +37,7 @@ def _today_iso() -> str:
     return datetime.now(UTC).replace(hour=0, minute=5).isoformat()
 
 
-def _events_file(tmp_path: Path, rows: list[dict | bytes]) -> Path:
+def _events_file(tmp_path: Path, rows: Sequence[dict[str, object] | bytes]) -> Path:
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(r if isinstance(r, bytes) else orjson.dumps(r) + b"\n" for r in rows))
     return path
@@ -77,7 +78,7 @@ def test_report_on_an_unmigrated_store_names_the_fix(tmp_path, monkeypatch, caps
 
 
 def test_ingest_reports_bad_lines_by_number_and_exits_1(store, tmp_path, capsys):
-    rows = [
+    rows: list[dict[str, object] | bytes] = [
         EVENT | {"ts": _today_iso(), "request_id": "a"},
         b"{oops\n",
         EVENT | {"ts": "yesterday"},

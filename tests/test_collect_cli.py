@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from bot.cli import main
-from bot.domain import DateRange, Origin, SpendQuery
+from bot.domain import CostLine, DateRange, Origin, SpendQuery
 from bot.standins.anthropic import anthropic_routes
 from bot.standins.openai import openai_routes
 from bot.standins.server import Fault, running
@@ -23,7 +23,7 @@ ANTHROPIC_KEY = "sk-ant-admin-PLANTED-anthropic-secret-000"
 SPEC = ActivitySpec(end=datetime.now(UTC).date(), days=14, events_per_day=200)
 
 
-def _lines(provider: str):
+def _lines(provider: str) -> tuple[list[CostLine], list[CostLine]]:
     billed = [x for x in generate_cost_lines(SPEC) if x.provider == provider]
     hourly = [x for x in generate_estimated_lines(SPEC) if x.provider == provider]
     return billed, hourly
@@ -45,7 +45,8 @@ def simulators(tmp_path, monkeypatch):
         monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.url)
         assert main(["db", "upgrade"]) == 0
-        yield openai, anthropic, sum((x.cost for x in openai_billed + anthropic_billed), Decimal(0))
+        billed = openai_billed + anthropic_billed
+        yield openai, anthropic, sum((x.cost for x in billed if x.cost is not None), Decimal(0))
 
 
 def _stored(origin: Origin, *, today_only: bool = False) -> Decimal:
@@ -58,7 +59,7 @@ def _stored(origin: Origin, *, today_only: bool = False) -> Decimal:
     return total
 
 
-def _billed_total(capsys) -> Decimal:
+def _billed_total(capsys: pytest.CaptureFixture[str]) -> Decimal:
     capsys.readouterr()
     assert main(["report", "--format", "json", "30d"]) == 0
     return Decimal(json.loads(capsys.readouterr().out)["total_usd"])

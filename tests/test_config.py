@@ -85,5 +85,5 @@ def test_bad_database_url_names_the_variable(monkeypatch):
 
 
 def test_default_store_is_embedded_sqlite():
-    assert Settings(_env_file=None).database_url == "sqlite:///aispend.db"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).database_url == "sqlite:///aispend.db"
     assert normalize_database_url("postgresql://a/b") == "postgresql+psycopg://a/b"

@@ -11,6 +11,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import Engine
+
 from bot.domain import DateRange, Origin, SpendQuery
 from bot.standins.openai import openai_routes
 from bot.standins.server import StandIn, running
@@ -53,12 +55,12 @@ def _start(url: str, server: StandIn) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _total(engine) -> Decimal:
+def _total(engine: Engine) -> Decimal:
     with engine.connect() as connection:
         return spend(connection, SpendQuery(PERIOD, origin=Origin.BILLED)).total
 
 
-def _rows(engine) -> int:
+def _rows(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.exec_driver_sql("SELECT count(*) FROM cost_line").scalar_one())
 

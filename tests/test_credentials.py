@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -11,14 +12,14 @@ from bot.cli import main
 from bot.config import Settings
 from bot.credentials import cipher, list_credentials, save_credential, with_stored_keys
 from bot.errors import ConfigError
-from bot.store.models import Credential
+from bot.store.models import Credential, table_of
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 SECRET = "sk-admin-PLANTED-credential-777"
 
 
-def _settings(**values) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
 
 
 def test_stored_key_is_encrypted_and_fills_a_missing_setting(engine):
@@ -26,7 +27,7 @@ def test_stored_key_is_encrypted_and_fills_a_missing_setting(engine):
     with engine.begin() as connection:
         save_credential(connection, cipher(settings), "openai", SECRET, NOW)
     with engine.connect() as connection:
-        stored = connection.execute(select(Credential.ciphertext)).scalar_one()
+        stored = connection.execute(select(table_of(Credential).c.ciphertext)).scalar_one()
         filled = with_stored_keys(settings, connection)
         listed = list_credentials(connection)
     assert SECRET not in stored

@@ -6,6 +6,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 from genai_prices import Usage, calc_price
+from genai_prices.types import PriceContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +31,9 @@ def _columns(*rows: tuple[int, int, int, int]) -> TokenColumns:
     return TokenColumns(*(np.array(col, dtype=np.int64) for col in zip(*rows, strict=True)))
 
 
-def _reference(prices_id: str, model: str, row: tuple[int, int, int, int], context=None) -> Decimal:
+def _reference(
+    prices_id: str, model: str, row: tuple[int, int, int, int], context: PriceContext | None = None
+) -> Decimal:
     tin, tout, cr, cw = row
     usage = Usage(input_tokens=tin, output_tokens=tout, cache_read_tokens=cr, cache_write_tokens=cw)
     at = datetime.combine(DAY, time(0), tzinfo=UTC)
@@ -125,7 +128,9 @@ def test_discount_applies_to_every_model_of_a_provider_and_exact_model_wins():
     assert haiku is not None
     assert from_units(int(sonnet[0])) == Decimal("0.27")  # $3 per million, less 10%
     assert from_units(int(haiku[0])) == Decimal("0.075")  # $1 per million, less 25%
-    assert "less 10%" in book.rates(PriceKey("anthropic", "claude-sonnet-4-5", DAY)).version
+    rates = book.rates(PriceKey("anthropic", "claude-sonnet-4-5", DAY))
+    assert rates is not None
+    assert "less 10%" in rates.version
 
 
 def test_price_total_judges_the_long_context_tier_on_the_average_request():

@@ -26,7 +26,7 @@ def test_runway_is_whole_days_at_the_mean_daily_spend():
 
 def test_a_balance_already_spent_runs_out_today():
     r = runway(_balance("-3.50"), [Decimal(1)] * 7, TODAY)
-    assert (r.days, r.runs_out) == (0, TODAY)
+    assert (r.days, r.runs_out) == (Decimal(0), TODAY)
 
 
 def test_no_spend_or_another_currency_has_no_runway():

@@ -86,7 +86,7 @@ def _client(server: StandIn, sleeps: list[float], key: str = KEY) -> Iterator[Pr
 
 
 @pytest.fixture
-def client(server, sleeps) -> Iterator[ProviderClient]:
+def client(server: StandIn, sleeps: list[float]) -> Iterator[ProviderClient]:
     yield from _client(server, sleeps)
 
 

@@ -51,7 +51,7 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-def client(server, sleeps) -> Iterator[ProviderClient]:
+def client(server: StandIn, sleeps: list[float]) -> Iterator[ProviderClient]:
     http = make_http_client()
     http.timeout = httpx.Timeout(0.5)
     yield ProviderClient(

@@ -256,7 +256,7 @@ def usage() -> list[CostLine]:
 
 
 @pytest.fixture
-def server(billed, usage) -> Iterator[StandIn]:
+def server(billed: list[CostLine], usage: list[CostLine]) -> Iterator[StandIn]:
     with running(openai_routes(admin_key=KEY, costs=billed, usage=usage)) as standin:
         yield standin
 
@@ -276,7 +276,7 @@ def _client(server: StandIn, sleeps: list[float], key: str = KEY) -> Iterator[Pr
 
 
 @pytest.fixture
-def client(server, sleeps) -> Iterator[ProviderClient]:
+def client(server: StandIn, sleeps: list[float]) -> Iterator[ProviderClient]:
     yield from _client(server, sleeps)
 
 

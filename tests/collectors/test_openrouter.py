@@ -125,7 +125,7 @@ def billed() -> list[CostLine]:
 
 
 @pytest.fixture
-def server(billed) -> Iterator[StandIn]:
+def server(billed: list[CostLine]) -> Iterator[StandIn]:
     routes = openrouter_routes(key=KEY, activity=billed, total_credits=CREDITS)
     with running(routes) as standin:
         yield standin
@@ -146,7 +146,7 @@ def _client(server: StandIn, sleeps: list[float], key: str = KEY) -> Iterator[Pr
 
 
 @pytest.fixture
-def client(server, sleeps) -> Iterator[ProviderClient]:
+def client(server: StandIn, sleeps: list[float]) -> Iterator[ProviderClient]:
     yield from _client(server, sleeps)
 
 

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import orjson
+from sqlalchemy import Engine
 
-from bot.domain import DateRange, Dimension, SpendQuery
+from bot.domain import DateRange, Dimension, SpendQuery, UsageEvent
 from bot.ingest.readers import MAX_LINE_BYTES, Format, iter_parsed
-from bot.ingest.writer import Sinks, ingest, ingest_stream, open_for_ingest
+from bot.ingest.writer import IngestReport, Sinks, ingest, ingest_stream, open_for_ingest
 from bot.pricing import PriceBook
 from bot.store.attribution import Attribution
 from bot.store.queries import spend
@@ -26,22 +29,22 @@ GOOD = {
 }
 
 
-def _jsonl(events) -> bytes:
+def _jsonl(events: Iterable[UsageEvent]) -> bytes:
     buffer = io.BytesIO()
     write_jsonl(events, buffer)
     return buffer.getvalue()
 
 
-def _lines(*objects) -> bytes:
+def _lines(*objects: object) -> bytes:
     return b"".join(o if isinstance(o, bytes) else orjson.dumps(o) + b"\n" for o in objects)
 
 
-def _ingest(engine, data: bytes, **kwargs):
+def _ingest(engine: Engine, data: bytes, **kwargs: Any) -> IngestReport:
     parsed = iter_parsed(io.BytesIO(data), Format.JSONL, source="t")
     return ingest(engine, parsed, prices=PriceBook(), attribution=Attribution({}), **kwargs)
 
 
-def _by_feature(engine):
+def _by_feature(engine: Engine) -> dict[tuple[str, ...], tuple[Decimal, int, int]]:
     with engine.connect() as connection:
         report = spend(connection, SpendQuery(PERIOD, (Dimension.FEATURE, Dimension.MODEL)))
     return {r.keys: (r.cost, r.requests, r.unpriced_requests) for r in report.rows}

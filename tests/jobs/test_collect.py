@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import Engine, RowMapping, select
 
 from bot.clock import FixedClock
 from bot.collectors.base import Window, trailing_window
@@ -46,11 +46,11 @@ class OtherProvider(ScriptedProvider):
     sources: ClassVar[tuple[str, ...]] = ("anthropic.costs",)
 
 
-def _context(engine) -> CollectContext:
+def _context(engine: Engine) -> CollectContext:
     return CollectContext(engine, PriceBook(), Attribution({}), FixedClock(NOW))
 
 
-def _total(engine) -> dict[tuple[str, ...], Decimal]:
+def _total(engine: Engine) -> dict[tuple[str, ...], Decimal]:
     with engine.connect() as connection:
         report = spend(
             connection,
@@ -59,7 +59,7 @@ def _total(engine) -> dict[tuple[str, ...], Decimal]:
     return {r.keys: r.cost for r in report.rows}
 
 
-def _states(engine) -> dict[str, CollectorState]:
+def _states(engine: Engine) -> dict[str, RowMapping]:
     with engine.connect() as connection:
         rows = connection.execute(select(CollectorState)).mappings().all()
     return {row["source"]: row for row in rows}
@@ -201,7 +201,11 @@ def test_balances_are_stored_beside_spend_and_the_latest_one_wins(engine):
 class Named(ScriptedProvider):
     """A provider that names its ids, counting how often it is asked."""
 
-    def __init__(self, *answers: Sequence[CostLine] | Exception, names=None) -> None:
+    def __init__(
+        self,
+        *answers: Sequence[CostLine] | Exception,
+        names: dict[str, str] | Exception | None = None,
+    ) -> None:
         super().__init__(*answers)
         self.named = names if names is not None else {"proj_a": "search"}
         self.asked = 0
@@ -213,14 +217,14 @@ class Named(ScriptedProvider):
         return [DisplayName("openai", "project", k, v) for k, v in self.named.items()]
 
 
-def _names(engine) -> dict[tuple[str, str], str]:
+def _names(engine: Engine) -> dict[tuple[str, str], str]:
     from bot.store.names import load_names
 
     with engine.connect() as connection:
         return load_names(connection)
 
 
-def _at(engine, moment: datetime) -> CollectContext:
+def _at(engine: Engine, moment: datetime) -> CollectContext:
     return CollectContext(engine, PriceBook(), Attribution({}), FixedClock(moment))
 
 

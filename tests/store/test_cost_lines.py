@@ -5,10 +5,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from bot.config import AttributionConfig
-from bot.domain import DateRange, Dimension, Origin, SpendQuery
+from bot.domain import DateRange, Dimension, Origin, SpendQuery, SpendReport
 from bot.errors import StoreError
 from bot.store.attribution import Attribution
 from bot.store.models import CostLine as CostLineRow
@@ -18,7 +18,7 @@ from tests.builders import NOV_1, at, event, line, priced, write_events, write_l
 WEEK = DateRange(NOV_1, NOV_1 + timedelta(days=7))
 
 
-def _spend(engine, *group_by: Dimension, origin: Origin | None = None):
+def _spend(engine: Engine, *group_by: Dimension, origin: Origin | None = None) -> SpendReport:
     with engine.connect() as connection:
         return spend(connection, SpendQuery(WEEK, group_by, origin=origin))
 

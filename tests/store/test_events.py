@@ -2,23 +2,24 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 
 from bot.domain import DateRange, Dimension, EventStatus, Filter, Origin, SpendQuery
 from bot.ingest.prepare import prepare_batch
 from bot.pricing import PriceBook
 from bot.store.attribution import Attribution
 from bot.store.events import store_events
-from bot.store.models import RollupDay, RollupHour, UsageEvent
+from bot.store.models import RollupDay, RollupHour, UsageEvent, table_of
 from bot.store.queries import spend
 from tests.builders import NOV_1, at, event, priced, write_events
 
 WEEK = DateRange(NOV_1, NOV_1 + timedelta(days=7))
 
 
-def _total(engine, **query) -> Decimal:
+def _total(engine: Engine, **query: Any) -> Decimal:
     with engine.connect() as connection:
         return spend(connection, SpendQuery(WEEK, **query)).total
 
@@ -56,8 +57,9 @@ def test_store_events_counts_unpriced_requests_and_never_prices_them_at_zero(eng
     write_events(engine, [priced(event(1), "1.00"), priced(event(2, model="mystery"), None)])
     with engine.connect() as connection:
         report = spend(connection, SpendQuery(WEEK, (Dimension.MODEL,)))
+        usage = table_of(UsageEvent)
         stored_cost = connection.execute(
-            select(UsageEvent.cost).where(UsageEvent.request_id == "req-2")
+            select(usage.c.cost).where(usage.c.request_id == "req-2")
         ).scalar_one()
     assert stored_cost is None
     assert report.unpriced_requests == 1
@@ -71,10 +73,9 @@ def test_store_events_fills_hourly_rollups_by_utc_hour(engine):
         priced(event(3, ts=at(NOV_1, 4)), "4.00"),
     ]
     write_events(engine, events)
+    hourly = table_of(RollupHour)
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(RollupHour.hour, RollupHour.cost).order_by(RollupHour.hour)
-        )
+        rows = connection.execute(select(hourly.c.hour, hourly.c.cost).order_by(hourly.c.hour))
         assert [(h, c) for h, c in rows] == [
             (at(NOV_1, 3), Decimal("3.00")),
             (at(NOV_1, 4), Decimal("4.00")),
@@ -114,7 +115,7 @@ def test_store_events_round_trips_aware_utc_timestamps(engine):
     ts = at(NOV_1, 23) + timedelta(microseconds=123456)
     write_events(engine, [priced(event(1, ts=ts), "1.00")])
     with engine.connect() as connection:
-        stored = connection.execute(select(UsageEvent.ts)).scalar_one()
+        stored = connection.execute(select(table_of(UsageEvent).c.ts)).scalar_one()
     assert stored == ts
     assert stored.utcoffset() == timedelta(0)
 
@@ -143,7 +144,7 @@ def test_days_are_utc_days(engine):
     late = at(NOV_1, 23) + timedelta(minutes=30)
     write_events(engine, [priced(event(1, ts=late), "1.00")])
     with engine.connect() as connection:
-        day = connection.execute(select(RollupDay.day)).scalar_one()
+        day = connection.execute(select(table_of(RollupDay).c.day)).scalar_one()
         raw = connection.execute(text("SELECT COUNT(*) FROM rollup_day")).scalar_one()
     assert day in (NOV_1, NOV_1.isoformat())
     assert raw == 1

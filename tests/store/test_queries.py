@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import Engine
 
 from bot.domain import DateRange, Dimension, Filter, SpendQuery
 from bot.store.queries import (
@@ -19,7 +20,7 @@ from tests.builders import NOV_1, at, event, priced, write_events
 DAY2 = NOV_1 + timedelta(days=1)
 
 
-def _seed(engine):
+def _seed(engine: Engine) -> None:
     write_events(
         engine,
         [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from tests.builders import NOV_1, at, event, line, priced, write_events, write_lines
 
@@ -13,7 +13,7 @@ CORE = "day, provider, origin, model, project, api_key, team, feature"
 MEASURES = "SUM(cost), SUM(requests), SUM(tokens_in), SUM(unpriced_requests), SUM(error_requests)"
 
 
-def _fill(engine):
+def _fill(engine: Engine) -> None:
     write_events(
         engine,
         [
@@ -40,7 +40,7 @@ def _fill(engine):
     write_lines(engine, [line(cost=Decimal("9.5"))])  # a restatement
 
 
-def _rows(engine, sql):
+def _rows(engine: Engine, sql: str) -> list[tuple[str, ...]]:
     with engine.connect() as connection:
         return sorted(tuple(str(v) for v in row) for row in connection.execute(text(sql)))
 
