@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prices(sub)
     _add_status(sub)
     _add_claude_code(sub)
+    _add_detect(sub)
+    _add_forecast(sub)
+    _add_alerts(sub)
     _add_collect(sub)
     _add_credentials(sub)
     return parser
@@ -205,6 +208,47 @@ def _add_claude_code(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "already inside the API bill or a seat, so it is not added to spend totals.",
     )
     p.add_argument("words", nargs="*", metavar="PERIOD", help="e.g. week, 30d (default 30d)")
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_detect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "detect",
+        commands.detect,
+        "score every spend series and open, update or resolve alerts",
+        "Run the anomaly detector (daily on billed cost, hourly on estimated and reported "
+        "cost), budgets and forecasts, and the other alert checks (unowned keys, unpriced "
+        "models, stale sources, ...). Prints what was opened, escalated and resolved, and why.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what would change; record nothing")
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_forecast(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "forecast",
+        commands.forecast,
+        "month-end forecast for all spend, each team and each budget",
+    )
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_alerts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "alerts",
+        commands.alerts,
+        "open alerts; mark a spike expected or not an anomaly",
+        "List open alerts, most projected impact first. With --expected ID or "
+        "--not-anomaly ID, give the detector feedback on a spike: expected re-baselines at the "
+        "new level and stays quiet there; not-anomaly silences that episode.",
+    )
+    marks = p.add_mutually_exclusive_group()
+    marks.add_argument("--expected", type=int, metavar="ID", help="the spike was planned")
+    marks.add_argument("--not-anomaly", type=int, metavar="ID", help="the spike is not real")
+    p.add_argument("--by", default="", help="who gives the feedback (default: $USER)")
     _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import re
 import sys
 from contextlib import ExitStack
@@ -14,6 +15,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 
 from bot import render
+from bot.analysis.detector import FeedbackKind
 from bot.answers import answer_text, days_label, runways
 from bot.clock import SystemClock
 from bot.collectors import COLLECTORS, anthropic, build_collectors
@@ -31,7 +33,10 @@ from bot.credentials import (
 from bot.errors import UsageError
 from bot.ingest.readers import Format
 from bot.ingest.writer import IngestReport, Sinks, ingest_stream, open_for_ingest
+from bot.jobs.checks import gather_conditions
 from bot.jobs.collect import CollectContext, Outcome, collect_all
+from bot.jobs.detect import DetectContext, run_detection
+from bot.jobs.outlook import month_outlook
 from bot.pricing import PriceBook, PriceKey
 from bot.progress import PageCounter, Progress
 from bot.providers import resolve_provider
@@ -41,6 +46,7 @@ from bot.store.attribution import Attribution, sync_rules
 from bot.store.coding_tools import developer_totals
 from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
 from bot.store.freshness import list_source_states
+from bot.store.incidents import give_feedback, open_incidents
 
 SHOWN_BAD_LINES = 50
 
@@ -185,6 +191,49 @@ def claude_code(args: argparse.Namespace) -> int:
     with engine.connect() as connection:
         totals = developer_totals(connection, anthropic.CODING_TOOL, period)
     print(render.developers_table(totals, f"Claude Code, {days_label(period)}"))
+    return 0
+
+
+def detect(args: argparse.Namespace) -> int:
+    settings = _settings()
+    team_file = load_team_file(settings.aispend_config)
+    engine = _engine(args, settings)
+    require_current(engine)
+    clock = SystemClock()
+    with engine.connect() as connection:
+        conditions = gather_conditions(connection, team_file, clock.now())
+    context = DetectContext(engine, team_file, clock)
+    print(render.detect_text(run_detection(context, conditions, dry_run=args.dry_run)))
+    return 0
+
+
+def forecast(args: argparse.Namespace) -> int:
+    settings = _settings()
+    team_file = load_team_file(settings.aispend_config)
+    engine = _engine(args, settings)
+    require_current(engine)
+    with engine.connect() as connection:
+        outlook = month_outlook(connection, team_file, SystemClock().now())
+    print(render.outlook_text(outlook))
+    return 0
+
+
+def alerts(args: argparse.Namespace) -> int:
+    engine = _engine(args, _settings())
+    require_current(engine)
+    chosen = [
+        (FeedbackKind.EXPECTED, args.expected),
+        (FeedbackKind.NOT_ANOMALY, args.not_anomaly),
+    ]
+    for kind, incident_id in chosen:
+        if incident_id is not None:
+            by = args.by or os.environ.get("USER", "")
+            with engine.begin() as connection:
+                marked = give_feedback(connection, incident_id, kind, by, SystemClock().now())
+            print(f"#{marked.id} marked {kind.value.replace('_', ' ')}: {marked.summary}")
+            return 0
+    with engine.connect() as connection:
+        print(render.incidents_table(open_incidents(connection)))
     return 0
 
 

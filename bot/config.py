@@ -75,6 +75,7 @@ class TeamConfig(BaseModel):
     channel: str = ""
     owners: tuple[str, ...] = ()
     cost_center: str = ""
+    alert_floor: Money | None = None  # USD a day a spike must add before it alerts (default 10)
 
 
 class AttributionConfig(BaseModel):

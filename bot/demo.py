@@ -21,22 +21,26 @@ from bot.clock import FixedClock
 from bot.collectors import openrouter
 from bot.collectors.base import Collector, Window, trailing_window
 from bot.collectors.http import make_http_client
-from bot.config import AttributionConfig, TeamConfig, TeamFile
-from bot.domain import CostLine, DateRange, Origin, SpendQuery
+from bot.config import AttributionConfig, BudgetConfig, TeamConfig, TeamFile
+from bot.domain import CostLine, DateRange, Dimension, Origin, SpendQuery
 from bot.errors import StoreError, UsageError
 from bot.ingest.readers import Format
 from bot.ingest.writer import Sinks, ingest_stream, open_for_ingest
+from bot.jobs.checks import gather_conditions
 from bot.jobs.collect import CollectContext, collect_all
+from bot.jobs.detect import DetectContext, run_detection
+from bot.jobs.outlook import month_outlook
 from bot.money import format_usd
 from bot.pricing import PriceBook
 from bot.progress import Progress
-from bot.render import runway_table, unpriced_table
+from bot.render import caught_table, outlook_text, runway_table, unpriced_table
 from bot.slack.commands import parse_command, resolve_period
 from bot.standins.providers import SIMULATED, SimulatedProviders, simulated_providers
 from bot.store import queries
 from bot.store.attribution import Attribution, sync_rules
 from bot.store.cost_lines import store_cost_lines
 from bot.store.db import make_engine, upgrade
+from bot.store.incidents import incidents_since
 from bot.store.models import UsageEvent
 from bot.synthetic import (
     ActivitySpec,
@@ -56,6 +60,10 @@ def demo_team_file() -> TeamFile:
     return TeamFile(
         teams=tuple(TeamConfig(id=t.name, channel=t.channel, owners=(t.owner,)) for t in TEAMS),
         attribution=tuple(AttributionConfig(project=t.project, team=t.name) for t in TEAMS),
+        budgets=(
+            BudgetConfig(monthly=Decimal(1600)),
+            BudgetConfig(monthly=Decimal(450), dimension=Dimension.TEAM, value="research"),
+        ),
     )
 
 
@@ -112,8 +120,10 @@ def run_demo(url: str, *, days: int, events_per_day: int, seed: int, now: dateti
         _load_events(demo)
         _restate(demo, collectors, providers)
         _load_estimates(demo)
+    _replay_detection(demo, team_file)
     _say(f"  loaded in {time.perf_counter() - started:.1f}s\n")
     _print_reports(demo.engine, spec)
+    _print_judgment(demo, team_file)
     _say(f'Explore it: DATABASE_URL={url} aispend report "last month by team"')
     return 0
 
@@ -204,6 +214,39 @@ def _load_estimates(demo: _Demo) -> None:
         "  4/4 today's hourly usage, priced as estimates until billed: from the OpenAI and "
         f"Anthropic usage reports, and {len(lines):,} lines of the cloud providers"
     )
+
+
+REPLAY_DAYS = 14  # the detector runs each morning of the last two weeks, as it would have
+
+
+def _replay_detection(demo: _Demo, team_file: TeamFile) -> None:
+    """Run detection as the scheduler would have: each morning at 07:00 UTC over the last
+    REPLAY_DAYS, then now. Each run sees only the buckets before its own time."""
+    mornings = [
+        _midnight(demo.now.date() - timedelta(days=back)) + timedelta(hours=7)
+        for back in range(REPLAY_DAYS, 0, -1)
+    ]
+    opened = resolved = 0
+    for moment in [*mornings, demo.now]:
+        with demo.engine.connect() as connection:
+            conditions = gather_conditions(connection, team_file, moment)
+        context = DetectContext(demo.engine, team_file, FixedClock(moment))
+        report = run_detection(context, conditions)
+        opened += sum(c.action == "open" for c in report.changes)
+        resolved += sum(c.action == "resolve" for c in report.changes)
+    _say(
+        f"  5/5 the detector ran each morning of the last {REPLAY_DAYS} days and now: "
+        f"{opened} alerts opened, {resolved} resolved"
+    )
+
+
+def _print_judgment(demo: _Demo, team_file: TeamFile) -> None:
+    since = _midnight(demo.now.date() - timedelta(days=REPLAY_DAYS))
+    with demo.engine.connect() as connection:
+        caught = incidents_since(connection, since)
+        outlook = month_outlook(connection, team_file, demo.now)
+    _say(caught_table(caught) + "\n")
+    _say(outlook_text(outlook) + "\n")
 
 
 def _midnight(day: date) -> datetime:

@@ -11,10 +11,13 @@ from decimal import Decimal
 
 from bot.analysis.runway import Runway
 from bot.domain import Origin, SpendQuery, SpendReport, SpendRow
+from bot.jobs.detect import DetectReport
+from bot.jobs.outlook import MonthOutlook, ScopeForecast
 from bot.money import format_usd
 from bot.pricing import RATE_PER_MTOK, Rates
 from bot.store.coding_tools import DeveloperTotal
 from bot.store.freshness import SourceState
+from bot.store.incidents import IncidentView
 from bot.store.queries import Mover, UnpricedModel
 
 _ORIGIN_NOTE = {
@@ -212,6 +215,107 @@ def developers_table(totals: Sequence[DeveloperTotal], title: str) -> str:
     return "\n".join(
         [title, "", *_aligned(rows, numbers=5), "", f"Total {format_usd(total)} ({note})"]
     )
+
+
+_SAID = {"open": "opened", "escalate": "escalated", "resolve": "resolved"}
+
+
+def detect_text(report: DetectReport) -> str:
+    """What a detection run opened, escalated and resolved, with why; updates are counted."""
+    scored = ", ".join(f"{n} {cadence}" for cadence, n in report.series.items())
+    head = f"Detection at {_moment(report.now)}: {scored} series scored."
+    if not report.written:
+        head += " Dry run: nothing recorded."
+    said = [c for c in report.changes if c.action in _SAID]
+    lines = [head, ""]
+    for change in sorted(said, key=lambda c: (list(_SAID).index(c.action), c.summary)):
+        where = f" {change.cadence}" if change.cadence else ""
+        lines.append(f"{_SAID[change.action]:<9} {change.severity:<8}{where} {change.summary}")
+        if change.why and change.action != "resolve":
+            lines.append(f"          why: {change.why}")
+    if not said:
+        lines.append("Nothing new to open, escalate or resolve.")
+    updates = len(report.changes) - len(said)
+    notes = []
+    if updates:
+        notes.append(f"{updates} updates to open incidents")
+    if report.folded:
+        notes.append(f"{report.folded} alerts folded into their root cause")
+    if notes:
+        lines += ["", "(" + "; ".join(notes) + ")"]
+    return "\n".join(lines)
+
+
+def incidents_table(incidents: Sequence[IncidentView]) -> str:
+    """Open incidents, most projected impact first."""
+    if not incidents:
+        return "No open alerts."
+    rows = [["id", "severity", "kind", "since", "what"]]
+    rows += [
+        [
+            str(i.id),
+            i.severity,
+            i.kind,
+            i.opened_at.strftime("%Y-%m-%d %H:%M"),
+            _short(i.summary, 110) + (f" [{i.feedback}]" if i.feedback else ""),
+        ]
+        for i in incidents
+    ]
+    return "\n".join(_left_aligned(rows))
+
+
+def caught_table(incidents: Sequence[IncidentView]) -> str:
+    """What the detector raised over a period, open or resolved, oldest first."""
+    if not incidents:
+        return "The detector raised nothing."
+    rows = [["opened", "status", "severity", "what"]]
+    rows += [
+        [i.opened_at.strftime("%Y-%m-%d %H:%M"), i.status, i.severity, _short(i.summary, 120)]
+        for i in incidents
+    ]
+    return "\n".join(["What the detector raised", "", *_left_aligned(rows)])
+
+
+def outlook_text(outlook: MonthOutlook) -> str:
+    """Month-end forecasts with their range, budgets, and open spikes both ways."""
+    month = outlook.as_of.strftime("%B %Y")
+    rows = [["scope", "so far", "month end", "80% range", "per day", "budget", "outlook"]]
+    for s in outlook.scopes:
+        f = s.forecast
+        rows.append(
+            [
+                s.scope,
+                format_usd(f.mtd),
+                format_usd(f.point),
+                f"{format_usd(f.low)}-{format_usd(f.high)}",
+                format_usd(f.run_rate),
+                "-" if s.budget is None else format_usd(s.budget),
+                _budget_words(s),
+            ]
+        )
+    lines = [f"Month-end forecast, {month} (as of {_moment(outlook.as_of)})", ""]
+    lines += _left_aligned(rows)
+    if outlook.spikes:
+        lines += ["", "Open spikes: the month if it continues, and if it is fixed today"]
+        lines += [
+            f"  #{s.incident_id} {s.what}: {format_usd(s.outlook.if_it_continues)} if it "
+            f"continues, {format_usd(s.outlook.if_fixed_today)} if fixed today"
+            for s in outlook.spikes
+        ]
+    return "\n".join(lines)
+
+
+def _budget_words(s: ScopeForecast) -> str:
+    if s.budget is None:
+        return ""
+    if s.forecast.point <= s.budget:
+        return "on track"
+    words = "over budget"
+    if s.runs_out is not None:
+        words += f", spent by {s.runs_out}"
+    if s.cut_per_day is not None:
+        words += f"; cut {format_usd(s.cut_per_day)}/day to land on it"
+    return words
 
 
 def runway_table(runways: Sequence[Runway]) -> str:

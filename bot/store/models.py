@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import Money, UTCDateTime
@@ -251,6 +251,66 @@ class CodingToolUsage(SQLModel, table=True):
     lines_removed: int = _big()
     commits: int = _big()
     pull_requests: int = _big()
+
+
+class Incident(SQLModel, table=True):
+    """One alert's life: a detector episode on one series, or a condition (a forgotten key, a
+    stale source, a budget crossed). (kind, cadence, series_key, opened_at) is its identity."""
+
+    __tablename__ = "incident"
+    __table_args__ = (
+        UniqueConstraint("kind", "cadence", "series_key", "opened_at", name="uq_incident"),
+        Index("ix_incident_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    cadence: str = Field(default="", max_length=8)  # "daily", "hourly"; "" for conditions
+    series_key: str = Field(max_length=1024)  # the key tuple as JSON
+    opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: str = Field(default="open", max_length=16)  # open | resolved
+    severity: str = Field(max_length=16)
+    summary: str = Field(default="", sa_type=Text)
+    why: str = Field(default="", sa_type=Text)
+    team: str = Field(default="", max_length=DIM)
+    observed: Decimal | None = _money(nullable=True)
+    expected: Decimal | None = _money(nullable=True)
+    impact_so_far: Decimal | None = _money(nullable=True)
+    projected_impact: Decimal | None = _money(nullable=True)
+    peak_ratio: float | None = None
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    resolve_reason: str = Field(default="", max_length=32)
+    feedback: str = Field(default="", max_length=16)  # expected | not_anomaly
+    feedback_by: str = Field(default="", max_length=DIM)
+    feedback_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class IncidentEvent(SQLModel, table=True):
+    """Everything that happened to an incident, in order: what the notifier will post."""
+
+    __tablename__ = "incident_event"
+    __table_args__ = (Index("ix_incident_event_incident", "incident_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id")
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # when recorded
+    bucket: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    action: str = Field(max_length=16)  # open | update | escalate | resolve | feedback
+    severity: str = Field(max_length=16)
+    summary: str = Field(default="", sa_type=Text)
+
+
+class DetectorStateRow(SQLModel, table=True):
+    """What the detector keeps per series between runs (analysis.detector.SeriesState), and
+    budget evaluation state, as JSON."""
+
+    __tablename__ = "detector_state"
+
+    cadence: str = Field(max_length=8, primary_key=True)  # daily | hourly | budget
+    series_key: str = Field(max_length=1024, primary_key=True)
+    state: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 def table_of(model: type[SQLModel]) -> Table:

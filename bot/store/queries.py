@@ -238,3 +238,47 @@ def dimension_values(connection: Connection, dimension: Dimension) -> Sequence[s
     column = table_of(model).c[dimension.column]
     statement = select(column).where(column != "").distinct().order_by(column)
     return [str(v) for (v,) in connection.execute(statement)]
+
+
+@dataclass(frozen=True, slots=True)
+class DailyUsage:
+    """One group's measures on one day."""
+
+    cost: Decimal
+    requests: int
+    tokens_in: int
+    tokens_out: int
+    error_requests: int
+    unpriced_requests: int
+
+
+def daily_usage(
+    connection: Connection, query: SpendQuery
+) -> dict[tuple[str, ...], dict[date, DailyUsage]]:
+    """Cost, requests, tokens and failed requests per day for each group of the query, from
+    the origin daily_series would read: prompt sizes and error shares by feature, say."""
+    origin, r = choose_origin(query), _rollup(query)
+    keys = [r.c[d.column] for d in query.group_by]
+    measures = [
+        _total(r.c.cost).label("cost"),
+        _total(r.c.requests).label("requests"),
+        _total(r.c.tokens_in).label("tokens_in"),
+        _total(r.c.tokens_out).label("tokens_out"),
+        _total(r.c.error_requests).label("errors"),
+        _total(r.c.unpriced_requests).label("unpriced"),
+    ]
+    statement = _scoped(select(r.c.day, *keys, *measures), r, query, origin).group_by(
+        r.c.day, *keys
+    )
+    usage: dict[tuple[str, ...], dict[date, DailyUsage]] = {}
+    for row in connection.execute(statement):
+        day = row[0] if isinstance(row[0], date) else date.fromisoformat(row[0])
+        usage.setdefault(tuple(str(k) for k in row[1 : 1 + len(keys)]), {})[day] = DailyUsage(
+            cost=from_units(int(row.cost)),
+            requests=int(row.requests),
+            tokens_in=int(row.tokens_in),
+            tokens_out=int(row.tokens_out),
+            error_requests=int(row.errors),
+            unpriced_requests=int(row.unpriced),
+        )
+    return usage
