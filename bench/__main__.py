@@ -1,10 +1,10 @@
-"""python -m bench ingest|query|price [--events N] | collect [--days N]"""
+"""python -m bench ingest|query|price [--events N] | collect [--days N] | detect [--series N]"""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import collect, ingest, pricing, query
+from bench import collect, detect, ingest, pricing, query
 
 
 def main() -> None:
@@ -15,6 +15,7 @@ def main() -> None:
         ("query", query, 10_000_000),
         ("price", pricing, 1_000_000),
         ("collect", collect, None),
+        ("detect", detect, None),
     ):
         p = sub.add_parser(name, help=module.__doc__)
         if default is not None:
