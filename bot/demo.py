@@ -52,6 +52,7 @@ from bot.synthetic import (
 )
 from bot.synthetic.catalog import TEAMS
 
+REPLAY_DAYS = 7  # the detector runs each morning of the last week, as it would have
 REPORTS = ("month by provider", "30d by model", "30d by team", "30d by feature")
 
 
@@ -94,7 +95,15 @@ class _Demo:
         return sum(o.lines for o in outcomes)
 
 
-def run_demo(url: str, *, days: int, events_per_day: int, seed: int, now: datetime) -> int:
+def run_demo(
+    url: str,
+    *,
+    days: int,
+    events_per_day: int,
+    seed: int,
+    now: datetime,
+    replay_days: int = REPLAY_DAYS,
+) -> int:
     team_file = demo_team_file()
     spec = ActivitySpec(
         end=now.date(),
@@ -120,10 +129,10 @@ def run_demo(url: str, *, days: int, events_per_day: int, seed: int, now: dateti
         _load_events(demo)
         _restate(demo, collectors, providers)
         _load_estimates(demo)
-    _replay_detection(demo, team_file)
+    _replay_detection(demo, team_file, replay_days)
     _say(f"  loaded in {time.perf_counter() - started:.1f}s\n")
     _print_reports(demo.engine, spec)
-    _print_judgment(demo, team_file)
+    _print_judgment(demo, team_file, replay_days)
     _say(f'Explore it: DATABASE_URL={url} aispend report "last month by team"')
     return 0
 
@@ -216,15 +225,12 @@ def _load_estimates(demo: _Demo) -> None:
     )
 
 
-REPLAY_DAYS = 14  # the detector runs each morning of the last two weeks, as it would have
-
-
-def _replay_detection(demo: _Demo, team_file: TeamFile) -> None:
-    """Run detection as the scheduler would have: each morning at 07:00 UTC over the last
-    REPLAY_DAYS, then now. Each run sees only the buckets before its own time."""
+def _replay_detection(demo: _Demo, team_file: TeamFile, days: int) -> None:
+    """Run detection as the scheduler would have: each morning at 07:00 UTC of the last
+    `days`, then now. Each run sees only the buckets before its own time."""
     mornings = [
         _midnight(demo.now.date() - timedelta(days=back)) + timedelta(hours=7)
-        for back in range(REPLAY_DAYS, 0, -1)
+        for back in range(days, 0, -1)
     ]
     opened = resolved = 0
     for moment in [*mornings, demo.now]:
@@ -235,13 +241,13 @@ def _replay_detection(demo: _Demo, team_file: TeamFile) -> None:
         opened += sum(c.action == "open" for c in report.changes)
         resolved += sum(c.action == "resolve" for c in report.changes)
     _say(
-        f"  5/5 the detector ran each morning of the last {REPLAY_DAYS} days and now: "
+        f"  5/5 the detector ran each morning of the last {days} days and now: "
         f"{opened} alerts opened, {resolved} resolved"
     )
 
 
-def _print_judgment(demo: _Demo, team_file: TeamFile) -> None:
-    since = _midnight(demo.now.date() - timedelta(days=REPLAY_DAYS))
+def _print_judgment(demo: _Demo, team_file: TeamFile, days: int) -> None:
+    since = _midnight(demo.now.date() - timedelta(days=days + 1))
     with demo.engine.connect() as connection:
         caught = incidents_since(connection, since)
         outlook = month_outlook(connection, team_file, demo.now)
