@@ -62,6 +62,7 @@ from bot.store.freshness import SourceState, list_source_states
 from bot.store.incidents import (
     Change,
     IncidentView,
+    last_buckets,
     load_budget_states,
     load_states,
     open_incidents,
@@ -165,6 +166,51 @@ def _detect(
     for event in folding.events:
         why = _why(connection, cadence, event) if _announces(event) else ""
         run.changes.append(spike_change(cadence, event, why))
+    spoken = {(c.key, c.opened_at) for c in run.changes if c.cadence == cadence}
+    run.changes += restatements(connection, cadence, batch, spoken)
+
+
+def restatements(
+    connection: Connection,
+    cadence: str,
+    batch: SeriesBatch,
+    spoken: set[tuple[SeriesKey, datetime]],
+) -> list[Change]:
+    """Open incidents whose last reported bucket the provider has since restated: an update
+    with the new figure, so the thread never shows a number the bill no longer says."""
+    incidents = [
+        i
+        for i in open_incidents(connection, kinds=DETECTED)
+        if i.cadence == cadence and i.key in batch.keys and (i.key, i.opened_at) not in spoken
+    ]
+    buckets = last_buckets(connection, [i.id for i in incidents])
+    changes = []
+    for incident in incidents:
+        bucket = buckets.get(incident.id)
+        if bucket is None or incident.observed is None:
+            continue
+        index = batch.index_of(bucket)
+        if not 0 <= index < batch.n_buckets:
+            continue
+        now_says = batch.cost(incident.key, index)
+        if now_says == incident.observed:
+            continue
+        when = bucket.strftime("%Y-%m-%d" if cadence == "daily" else "%Y-%m-%d %H:00 UTC")
+        changes.append(
+            Change(
+                kind=incident.kind,
+                cadence=cadence,
+                key=incident.key,
+                opened_at=incident.opened_at,
+                action="update",
+                severity=incident.severity,
+                summary=f"{describe(incident.key)}: {format_usd(now_says)} {_in(cadence)} "
+                f"{when}, restated from {format_usd(incident.observed)}",
+                bucket=bucket,
+                observed=now_says,
+            )
+        )
+    return changes
 
 
 def _recent(event: DetectorEvent, cadence: str, now: datetime) -> bool:

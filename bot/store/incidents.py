@@ -81,6 +81,7 @@ class IncidentView:
     updated_at: datetime
     projected_impact: Decimal | None
     feedback: str
+    observed: Decimal | None = None
 
 
 def record(connection: Connection, changes: Iterable[Change], at: datetime) -> int:
@@ -170,6 +171,18 @@ def get_incident(connection: Connection, incident_id: int) -> IncidentView | Non
     return None if found is None else _view(found)
 
 
+def last_buckets(connection: Connection, incident_ids: Sequence[int]) -> dict[int, datetime]:
+    """The bucket each incident last spoke of (its latest event that names one)."""
+    if not incident_ids:
+        return {}
+    rows = connection.execute(
+        select(_EVENT.c.incident_id, _EVENT.c.bucket)
+        .where(_EVENT.c.incident_id.in_(list(incident_ids)), _EVENT.c.bucket.is_not(None))
+        .order_by(_EVENT.c.id)
+    )
+    return {int(row.incident_id): row.bucket for row in rows}
+
+
 def incident_events(connection: Connection, incident_id: int) -> list[tuple[datetime, str, str]]:
     """(recorded at, action, summary) of one incident, oldest first."""
     rows = connection.execute(
@@ -195,6 +208,7 @@ def _view(row: RowMapping) -> IncidentView:
         updated_at=row["updated_at"],
         projected_impact=row["projected_impact"],
         feedback=row["feedback"],
+        observed=row["observed"],
     )
 
 

@@ -192,3 +192,29 @@ def test_conditions_open_escalate_update_and_resolve() -> None:
     assert [c.action for c in reconcile_conditions([moved], [seen], now)] == ["update"]
     cleared = reconcile_conditions([], [seen], now)
     assert [(c.action, c.reason, c.opened_at) for c in cleared] == [("resolve", "cleared", now)]
+
+
+def test_a_restated_day_updates_its_incident(engine: Engine) -> None:
+    _bill(engine, JUMP)
+    _run(engine, JUMP + timedelta(days=1))
+    restated = _daily_cost(JUMP, JUMP) + Decimal(30)  # the provider revises the day upward
+    write_lines(
+        engine,
+        [
+            line(
+                bucket_start=datetime(2026, 10, 14, tzinfo=UTC),
+                project="proj_a",
+                cost=restated,
+                tokens_in=1000,
+                tokens_out=100,
+            )
+        ],
+        Attribution.from_rules(TEAMS.attribution),
+    )
+    report = _run(engine, JUMP + timedelta(days=1), dry_run=False)
+    said = [c for c in report.changes if c.key == MODEL_KEY]
+    assert [c.action for c in said] == ["update"]
+    assert said[0].observed == restated
+    with engine.connect() as connection:
+        incident = next(i for i in open_incidents(connection) if i.key == MODEL_KEY)
+    assert f"${restated:,.2f}" in incident.summary
