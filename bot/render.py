@@ -295,6 +295,13 @@ def outlook_text(outlook: MonthOutlook) -> str:
         )
     lines = [f"Month-end forecast, {month} (as of {_moment(outlook.as_of)})", ""]
     lines += _left_aligned(rows)
+    basis = (
+        f"calibrated on {outlook.calibration_samples:,} backtest forecasts of this store's "
+        "past months"
+        if outlook.calibration_samples
+        else "the built-in width: too few complete months here to calibrate on"
+    )
+    lines += ["", f"80% range: {basis}"]
     if outlook.spikes:
         lines += ["", "Open spikes: the month if it continues, and if it is fixed today"]
         lines += [

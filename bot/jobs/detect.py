@@ -56,6 +56,7 @@ from bot.analysis.series import SeriesBatch, SeriesKey, combine, parents_of
 from bot.clock import Clock
 from bot.config import TeamFile
 from bot.domain import DateRange, Dimension, Filter, Origin, SpendQuery
+from bot.jobs.outlook import calibrated_intervals
 from bot.money import format_usd
 from bot.store import queries
 from bot.store.freshness import SourceState, list_source_states
@@ -491,13 +492,15 @@ def _budgets(
     """Each budget's forecast and thresholds: a condition for the thresholds reached this
     month and one for a projected overrun (after two evaluations in a row)."""
     states = load_budget_states(connection)
+    intervals = calibrated_intervals(connection, now.date()) if team_file.budgets else None
     month = now.date().replace(day=1)
     period = DateRange(month - timedelta(days=70), now.date() + timedelta(days=1))
     found: list[Condition] = []
     for budget in team_file.budgets:
         scope = describe_budget(budget)
         daily = queries.daily_series(connection, SpendQuery(period, (), budget_filters(budget)))
-        forecast = forecast_month(daily.get((), {}), now)
+        assert intervals is not None
+        forecast = forecast_month(daily.get((), {}), now, intervals=intervals)
         status = evaluate_budget(budget, forecast, states.get(scope))
         run.budget_states[scope] = status.state
         run.budgets.append(status)

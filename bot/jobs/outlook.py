@@ -12,12 +12,17 @@ from sqlalchemy import Connection
 
 from bot.analysis.budgets import budget_filters, describe_budget
 from bot.analysis.forecast import (
+    DEFAULT_INTERVALS,
     IncidentOutlook,
+    IntervalTable,
     MonthForecast,
+    backtest_panel,
+    calibrate_intervals,
     daily_cut_needed,
     exhaustion_date,
     forecast_month,
     incident_outlook,
+    series_panel,
 )
 from bot.analysis.levels import describe, filters_of
 from bot.config import TeamFile
@@ -49,10 +54,28 @@ class MonthOutlook:
     as_of: datetime
     scopes: tuple[ScopeForecast, ...]
     spikes: tuple[SpikeOutlook, ...]
+    calibration_samples: int = 0  # backtest forecasts the interval was calibrated on; 0: default
+
+
+CALIBRATION_HISTORY = timedelta(days=400)  # complete months to backtest the interval on
+
+
+def calibrated_intervals(connection: Connection, today: date) -> IntervalTable:
+    """The 80% interval calibrated on this store's own history: every complete past month of
+    every provider-model series forecast at every cutoff (split conformal). Cutoffs with too
+    few samples, as in a young store, keep the built-in table."""
+    first = today - CALIBRATION_HISTORY
+    query = SpendQuery(DateRange(first, today), (Dimension.PROVIDER, Dimension.MODEL))
+    series = list(queries.daily_series(connection, query).values())
+    if not series:
+        return DEFAULT_INTERVALS
+    panel = series_panel(series, first, today - timedelta(days=1))
+    return calibrate_intervals(backtest_panel(panel, first))
 
 
 def month_outlook(connection: Connection, team_file: TeamFile, now: datetime) -> MonthOutlook:
     period = DateRange(now.date().replace(day=1) - HISTORY, now.date() + timedelta(days=1))
+    intervals = calibrated_intervals(connection, now.date())
     budgets = {describe_budget(b): b.monthly for b in team_file.budgets}
     scopes: list[tuple[str, tuple[Filter, ...]]] = [("all spend", ())]
     scopes += [(f"team {t.id}", (Filter(Dimension.TEAM, (t.id,)),)) for t in team_file.teams]
@@ -64,7 +87,7 @@ def month_outlook(connection: Connection, team_file: TeamFile, now: datetime) ->
     found = []
     for name, filters in scopes:
         daily = queries.daily_series(connection, SpendQuery(period, (), filters)).get((), {})
-        forecast = forecast_month(daily, now)
+        forecast = forecast_month(daily, now, intervals=intervals)
         budget = budgets.get(name)
         found.append(
             ScopeForecast(
@@ -75,10 +98,13 @@ def month_outlook(connection: Connection, team_file: TeamFile, now: datetime) ->
                 None if budget is None else daily_cut_needed(forecast, budget),
             )
         )
-    return MonthOutlook(now, tuple(found), tuple(_spikes(connection, period, now)))
+    spikes = _spikes(connection, period, now, intervals)
+    return MonthOutlook(now, tuple(found), tuple(spikes), sum(intervals.samples))
 
 
-def _spikes(connection: Connection, period: DateRange, now: datetime) -> list[SpikeOutlook]:
+def _spikes(
+    connection: Connection, period: DateRange, now: datetime, intervals: IntervalTable
+) -> list[SpikeOutlook]:
     spikes = []
     for incident in open_incidents(connection, kinds=("spike", "new_spend")):
         if incident.projected_impact is None:
@@ -88,7 +114,11 @@ def _spikes(connection: Connection, period: DateRange, now: datetime) -> list[Sp
         days_left = _days_left(now)
         excess = incident.projected_impact / days_left if days_left else Decimal(0)
         outlook = incident_outlook(
-            daily, now, incident_start=incident.opened_at.date(), excess_per_day=excess
+            daily,
+            now,
+            incident_start=incident.opened_at.date(),
+            excess_per_day=excess,
+            intervals=intervals,
         )
         spikes.append(SpikeOutlook(incident.id, describe(incident.key), outlook))
     return spikes
