@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     deepseek_base_url: str = "https://api.deepseek.com"
     aispend_secret_key: SecretStr | None = None  # a Fernet key for `aispend credentials`
 
+    # Slack: the bot token (xoxb-), the signing secret for HTTP mode, the app-level token
+    # (xapp-) for Socket Mode, and the Web API base URL (point it at the stand-in to test)
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
@@ -76,6 +83,7 @@ class TeamConfig(BaseModel):
     owners: tuple[str, ...] = ()
     cost_center: str = ""
     alert_floor: Money | None = None  # USD a day a spike must add before it alerts (default 10)
+    timezone: str = ""  # the channel's local time for its digest (default: [slack] timezone)
 
 
 class AttributionConfig(BaseModel):
@@ -134,10 +142,24 @@ class PricesConfig(BaseModel):
     discounts: tuple[DiscountConfig, ...] = ()
 
 
+class SlackConfig(BaseModel):
+    """Where the bot talks and who it calls on. People are Slack user ids (U123...) so they
+    can be mentioned; channels are names (#eng) or ids (C123...)."""
+
+    model_config = _Strict
+    channel: str = Field(default="#eng", min_length=1)  # digests, and alerts with no team
+    escalation_contact: str = ""  # mentioned when an alert stays unacknowledged
+    escalate_after_hours: float = Field(default=4, gt=0)
+    admins: tuple[str, ...] = ()  # may `budget set` and pause keys
+    digest_hour: int = Field(default=9, ge=0, le=23)  # local time of each channel's digest
+    timezone: str = "UTC"  # of #eng's digest; a team's own `timezone` wins for its channel
+
+
 class TeamFile(BaseModel):
     """The whole aispend.toml."""
 
     model_config = _Strict
+    slack: SlackConfig = SlackConfig()
     teams: tuple[TeamConfig, ...] = ()
     attribution: tuple[AttributionConfig, ...] = ()
     budgets: tuple[BudgetConfig, ...] = ()

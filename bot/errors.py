@@ -11,6 +11,11 @@
         CollectorRateLimited    still 429 after every retry; carries retry_after
         CollectorUnavailable    5xx, timeouts, resets or truncated bodies after every retry
         CollectorDataError      the answer did not have the documented shape
+      SlackError         a Slack Web API call failed; names the method and Slack's error code
+        SlackAuthError          the token was refused or lacks a scope; nothing will work
+        SlackRateLimited        429; carries retry_after
+        SlackUnavailable        5xx, timeouts and resets: it may or may not have taken effect
+        SlackRejected           Slack refused this one call (bad channel, bad blocks); final
 
 Each layer translates the errors of the libraries it uses into these at its boundary and
 re-raises `from` the original, so a traceback is never lost.
@@ -79,3 +84,32 @@ class CollectorUnavailable(CollectorError):
 
 class CollectorDataError(CollectorError):
     """The provider answered, but not in the documented shape (or looped its page cursor)."""
+
+
+class SlackError(AispendError):
+    """A Slack Web API call failed. The message names the method and Slack's error code."""
+
+    def __init__(self, method: str, code: str) -> None:
+        super().__init__(f"slack {method}: {code}")
+        self.method = method
+        self.code = code
+
+
+class SlackAuthError(SlackError):
+    """The token was refused or lacks a scope: every later call would fail the same way."""
+
+
+class SlackRateLimited(SlackError):
+    """Slack answered 429; try again after `retry_after` seconds."""
+
+    def __init__(self, method: str, code: str, *, retry_after: float) -> None:
+        super().__init__(method, code)
+        self.retry_after = retry_after
+
+
+class SlackUnavailable(SlackError):
+    """A server error, timeout or reset: the call may or may not have taken effect."""
+
+
+class SlackRejected(SlackError):
+    """Slack refused this call for good (channel_not_found, invalid_blocks, ...)."""

@@ -1,9 +1,11 @@
 """A small threaded HTTP server on 127.0.0.1 (port 0) with a route table and a fault queue.
 
-Routes answer parsed requests; `inject` makes the next requests fail the way real services
-do: an error status with headers (429 with Retry-After), a delay longer than the client's
-timeout, a connection reset, a body cut short of its Content-Length, or the real answer's
-body rewritten (a field added or dropped).
+Routes answer parsed GET and POST requests (a route key ending in "*" answers every path
+under that prefix); `inject` makes the next requests fail the way real services do: an error
+status with headers (429 with Retry-After), a delay longer than the client's timeout, a
+connection reset, a body cut short of its Content-Length, or the real answer's body
+rewritten (a field added or dropped). A fault marked `after_effect` lets the route run first,
+so the request takes effect and only its answer is lost.
 """
 
 from __future__ import annotations
@@ -29,10 +31,16 @@ class Request:
     path: str
     query: Mapping[str, list[str]]
     headers: Mapping[str, str]
+    body: bytes = b""
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
         return values[-1] if values else None
+
+    def header(self, name: str) -> str | None:
+        """A header's value, whatever the case of its name."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
 
 
 @dataclass(frozen=True)
@@ -58,13 +66,14 @@ class Fault:
     reset: bool = False  # close the connection without an answer
     truncate: bool = False  # send half of the real body, then close
     rewrite: Callable[[Any], Any] | None = None  # edits a copy of a 200 answer's JSON body
+    after_effect: bool = False  # the route runs first (its effect stays), then the fault
 
 
 Route = Callable[[Request], Response]
 
 
 class StandIn:
-    """Answers GET requests from `routes` (path -> handler); records every request."""
+    """Answers GET and POST requests from `routes` (path -> handler); records every request."""
 
     def __init__(self, routes: Mapping[str, Route]) -> None:
         self.routes = dict(routes)
@@ -86,7 +95,9 @@ class StandIn:
         with self._lock:
             self._faults.extend(faults)
 
-    def next_fault(self) -> Fault | None:
+    def next_fault(self, request: Request | None = None) -> Fault | None:  # noqa: ARG002
+        """The fault the request gets, if any: the next queued one here (subclasses choose
+        by request)."""
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
@@ -123,22 +134,34 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
             parts = urlsplit(self.path)
-            request = Request("GET", parts.path, parse_qs(parts.query), dict(self.headers))
+            request = Request(
+                self.command, parts.path, parse_qs(parts.query), dict(self.headers), body
+            )
             standin.record(request)
-            fault = standin.next_fault()
+            fault = standin.next_fault(request)
+            done = _route(standin, request) if fault is not None and fault.after_effect else None
             if fault is not None and fault.delay:
                 time.sleep(fault.delay)
             if fault is not None and fault.reset:
                 self._reset()
                 return
-            response = _answer(standin, request, fault)
+            response = _answer(standin, request, fault, done)
             self._send(response, truncate=fault is not None and fault.truncate)
 
         def _send(self, response: Response, *, truncate: bool) -> None:
             body = response.encoded()
             self.send_response(response.status)
-            self.send_header("Content-Type", "application/json")
+            if not any(name.lower() == "content-type" for name in response.headers):
+                self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             for name, value in response.headers.items():
                 self.send_header(name, value)
@@ -158,14 +181,26 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _answer(standin: StandIn, request: Request, fault: Fault | None) -> Response:
+def _answer(
+    standin: StandIn, request: Request, fault: Fault | None, done: Response | None = None
+) -> Response:
     if fault is not None and fault.status is not None:
         return Response(fault.status, fault.body, fault.headers)
-    route = standin.routes.get(request.path)
-    if route is None:
-        return Response(404, {"error": {"message": f"no route {request.path}"}})
-    response = route(request)
+    response = done if done is not None else _route(standin, request)
     if fault is not None and fault.rewrite is not None and response.status == 200:
         body = fault.rewrite(copy.deepcopy(response.body))
         return Response(response.status, body, response.headers)
     return response
+
+
+def _route(standin: StandIn, request: Request) -> Response:
+    route = standin.routes.get(request.path)
+    if route is None:
+        prefixes = [key for key in standin.routes if key.endswith("*")]
+        for key in sorted(prefixes, key=len, reverse=True):
+            if request.path.startswith(key[:-1]):
+                route = standin.routes[key]
+                break
+    if route is None:
+        return Response(404, {"error": {"message": f"no route {request.path}"}})
+    return route(request)

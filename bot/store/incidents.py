@@ -82,6 +82,10 @@ class IncidentView:
     projected_impact: Decimal | None
     feedback: str
     observed: Decimal | None = None
+    handled: str = ""  # the first press on its Slack root
+    handled_by: str = ""
+    handled_at: datetime | None = None
+    handled_until: datetime | None = None
 
 
 def record(connection: Connection, changes: Iterable[Change], at: datetime) -> int:
@@ -209,6 +213,10 @@ def _view(row: RowMapping) -> IncidentView:
         projected_impact=row["projected_impact"],
         feedback=row["feedback"],
         observed=row["observed"],
+        handled=row["handled"],
+        handled_by=row["handled_by"],
+        handled_at=row["handled_at"],
+        handled_until=row["handled_until"],
     )
 
 
@@ -255,6 +263,47 @@ def give_feedback(
     found = get_incident(connection, incident_id)
     assert found is not None
     return found
+
+
+FEEDBACK_PRESSES = {"expected": FeedbackKind.EXPECTED, "not_anomaly": FeedbackKind.NOT_ANOMALY}
+
+
+def handle(
+    connection: Connection,
+    incident_id: int,
+    how: str,
+    by: str,
+    at: datetime,
+    until: datetime | None = None,
+) -> tuple[IncidentView, bool]:
+    """Record a press on the incident's Slack root. The first press wins: a later one (the
+    same button twice, or another) changes nothing and returns False. Expected and not an
+    anomaly also teach the detector, as `give_feedback` does."""
+    incident = get_incident(connection, incident_id)
+    if incident is None:
+        raise UsageError(f"no incident {incident_id}")
+    if incident.handled:
+        return incident, False
+    if how in FEEDBACK_PRESSES and incident.cadence in ("daily", "hourly"):
+        give_feedback(connection, incident_id, FEEDBACK_PRESSES[how], by, at)
+    else:
+        connection.execute(
+            insert(_EVENT).values(
+                incident_id=incident_id,
+                at=at,
+                action="feedback",
+                severity=incident.severity,
+                summary=f"{by or 'someone'} {how.replace('_', ' ')}",
+            )
+        )
+    connection.execute(
+        update(_INCIDENT)
+        .where(_INCIDENT.c.id == incident_id)
+        .values(handled=how, handled_by=by, handled_at=at, handled_until=until, updated_at=at)
+    )
+    found = get_incident(connection, incident_id)
+    assert found is not None
+    return found, True
 
 
 def load_states(connection: Connection, cadence: str) -> dict[SeriesKey, SeriesState]:

@@ -284,6 +284,11 @@ class Incident(SQLModel, table=True):
     feedback: str = Field(default="", max_length=16)  # expected | not_anomaly
     feedback_by: str = Field(default="", max_length=DIM)
     feedback_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # the first press on its Slack root: acknowledged, snoozed, expected, not_anomaly, ...
+    handled: str = Field(default="", max_length=16)
+    handled_by: str = Field(default="", max_length=DIM)
+    handled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    handled_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class IncidentEvent(SQLModel, table=True):
@@ -311,6 +316,34 @@ class DetectorStateRow(SQLModel, table=True):
     series_key: str = Field(max_length=1024, primary_key=True)
     state: str = Field(sa_type=Text)
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OutboxItem(SQLModel, table=True):
+    """One Slack call waiting to be made, or made: the notifier's queue. `key` makes enqueuing
+    idempotent; `thread_key` names the root message a reply or an edit belongs to, so replies
+    wait for their root and go out in order."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_outbox_key"),
+        Index("ix_outbox_status", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255)
+    kind: str = Field(max_length=16)  # post | reply | update | upload
+    channel: str = Field(max_length=255)
+    thread_key: str = Field(default="", max_length=255)
+    payload: str = Field(sa_type=Text)  # JSON: text, blocks, metadata, file bytes (base64)
+    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    attempts: int = Field(default=0)
+    ambiguous: bool = Field(default=False)  # the last attempt may have taken effect
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_error: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    channel_id: str = Field(default="", max_length=64)  # as Slack answered
+    ts: str = Field(default="", max_length=32)  # the message's id in Slack
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -119,3 +119,32 @@ def test_feedback_on_a_missing_or_non_spike_incident_is_refused(engine: Engine) 
             give_feedback(connection, incident.id, FeedbackKind.EXPECTED, "", NOW)
         with pytest.raises(UsageError, match="no incident 999"):
             give_feedback(connection, 999, FeedbackKind.EXPECTED, "", NOW)
+
+
+def test_the_first_press_wins_and_expected_teaches_the_detector(engine: Engine) -> None:
+    from bot.store.incidents import handle
+
+    with engine.begin() as connection:
+        record(connection, [_change("open")], NOW)
+        (incident,) = open_incidents(connection)
+        pressed, changed = handle(connection, incident.id, "expected", "U1", NOW)
+        again, changed_again = handle(connection, incident.id, "acknowledged", "U2", NOW)
+        state = load_states(connection, "daily")[KEY]
+        actions = [a for _, a, _ in incident_events(connection, incident.id)]
+    assert (changed, changed_again) == (True, False)
+    assert (pressed.handled, pressed.handled_by, pressed.feedback) == ("expected", "U1", "expected")
+    assert (again.handled, again.handled_by) == ("expected", "U1")
+    assert [f.kind for f in state.feedback] == [FeedbackKind.EXPECTED]
+    assert actions == ["open", "feedback"]
+
+
+def test_an_acknowledgement_is_recorded_on_any_alert(engine: Engine) -> None:
+    from bot.store.incidents import handle
+
+    until = NOW + timedelta(hours=24)
+    with engine.begin() as connection:
+        record(connection, [_change("open", kind="stale_source", cadence="")], NOW)
+        (incident,) = open_incidents(connection)
+        snoozed, _ = handle(connection, incident.id, "snoozed", "U3", NOW, until)
+        assert load_states(connection, "") == {}
+    assert (snoozed.handled, snoozed.handled_until) == ("snoozed", until)
