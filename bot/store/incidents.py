@@ -187,6 +187,27 @@ def last_buckets(connection: Connection, incident_ids: Sequence[int]) -> dict[in
     return {int(row.incident_id): row.bucket for row in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    id: int
+    incident_id: int
+    at: datetime
+    action: str
+    severity: str
+    summary: str
+
+
+def events_since(connection: Connection, since: datetime) -> list[RecordedEvent]:
+    """Every incident event recorded since `since`, in the order they were recorded."""
+    rows = connection.execute(
+        select(_EVENT).where(_EVENT.c.at >= since).order_by(_EVENT.c.id)
+    ).mappings()
+    return [
+        RecordedEvent(r["id"], r["incident_id"], r["at"], r["action"], r["severity"], r["summary"])
+        for r in rows
+    ]
+
+
 def incident_events(connection: Connection, incident_id: int) -> list[tuple[datetime, str, str]]:
     """(recorded at, action, summary) of one incident, oldest first."""
     rows = connection.execute(
