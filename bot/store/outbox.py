@@ -171,3 +171,12 @@ def depth(connection: Connection) -> dict[str, int]:
     """How many items are in each status: the outbox depth for /metrics and status."""
     rows = connection.execute(select(_TABLE.c.status, func.count()).group_by(_TABLE.c.status))
     return {status: int(n) for status, n in rows}
+
+
+def queued_keys(connection: Connection, keys: Sequence[str]) -> set[str]:
+    """Which of these keys were ever queued, whatever became of them (pending, sent or
+    failed): a job that must say something once asks before it gathers the figures."""
+    if not keys:
+        return set()
+    rows = connection.execute(select(_TABLE.c.key).where(_TABLE.c.key.in_(list(keys))))
+    return {str(key) for (key,) in rows}
