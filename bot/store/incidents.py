@@ -452,3 +452,21 @@ def _moment(moment: datetime | None) -> str | None:
 
 def _parsed(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
+
+
+def note_press(connection: Connection, incident_id: int, at: datetime, summary: str) -> None:
+    """Append a press that changes nothing about the incident to its events, as `handle`
+    records presses (action "feedback"): e.g. a request to pause a key, which the bot cannot
+    carry out yet."""
+    incident = get_incident(connection, incident_id)
+    if incident is None:
+        raise UsageError(f"no incident {incident_id}")
+    connection.execute(
+        insert(_EVENT).values(
+            incident_id=incident_id,
+            at=at,
+            action="feedback",
+            severity=incident.severity,
+            summary=summary,
+        )
+    )
