@@ -4,11 +4,12 @@ if it is fixed today. Read-only; `aispend forecast` prints it and the digest wil
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection
+from sqlalchemy import BigInteger, Connection, func, select
 
 from bot.analysis.budgets import budget_filters, describe_budget
 from bot.analysis.forecast import (
@@ -29,6 +30,7 @@ from bot.config import TeamFile
 from bot.domain import DateRange, Dimension, Filter, SpendQuery
 from bot.store import queries
 from bot.store.incidents import open_incidents
+from bot.store.models import RollupDayCore, table_of
 
 HISTORY = timedelta(days=70)  # eight weeks of weekday factors before the month
 
@@ -60,10 +62,41 @@ class MonthOutlook:
 CALIBRATION_HISTORY = timedelta(days=400)  # complete months to backtest the interval on
 
 
+_CALIBRATED: dict[tuple[str, date, tuple[int, int]], IntervalTable] = {}
+_CALIBRATED_LOCK = threading.Lock()
+
+
 def calibrated_intervals(connection: Connection, today: date) -> IntervalTable:
     """The 80% interval calibrated on this store's own history: every complete past month of
     every provider-model series forecast at every cutoff (split conformal). Cutoffs with too
-    few samples, as in a young store, keep the built-in table."""
+    few samples, as in a young store, keep the built-in table.
+
+    The backtest takes a few hundred milliseconds, so its result is kept per store and day
+    while the history before today is unchanged (a cheap fingerprint of the daily rollup)."""
+    key = (connection.engine.url.render_as_string(), today, _history_fingerprint(connection, today))
+    with _CALIBRATED_LOCK:
+        found = _CALIBRATED.get(key)
+    if found is None:
+        found = _calibrate(connection, today)
+        with _CALIBRATED_LOCK:
+            if len(_CALIBRATED) > 64:
+                _CALIBRATED.clear()
+            _CALIBRATED[key] = found
+    return found
+
+
+def _history_fingerprint(connection: Connection, today: date) -> tuple[int, int]:
+    """Rows and total cost of the daily rollup before today: any change to history shows."""
+    table = table_of(RollupDayCore)
+    rows, cost = connection.execute(
+        select(func.count(), func.coalesce(func.sum(table.c.cost, type_=BigInteger), 0)).where(
+            table.c.day < today
+        )
+    ).one()
+    return int(rows), int(cost)
+
+
+def _calibrate(connection: Connection, today: date) -> IntervalTable:
     first = today - CALIBRATION_HISTORY
     query = SpendQuery(DateRange(first, today), (Dimension.PROVIDER, Dimension.MODEL))
     series = list(queries.daily_series(connection, query).values())

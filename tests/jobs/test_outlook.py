@@ -52,3 +52,14 @@ def test_enough_past_months_calibrate_the_interval(tmp_path: Path) -> None:
     assert outlook.calibration_samples == sum(table.samples)
     total = outlook.scopes[0].forecast
     assert total.low <= total.point <= total.high
+
+
+def test_the_calibration_is_kept_until_history_changes(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/growing.db")
+    upgrade(engine)
+    _history(engine, models=3, days=40)
+    with engine.connect() as connection:
+        assert calibrated_intervals(connection, TODAY) == DEFAULT_INTERVALS
+    _history(engine, models=30, days=130)  # months of history arrive (a backfill)
+    with engine.connect() as connection:
+        assert calibrated_intervals(connection, TODAY) != DEFAULT_INTERVALS
