@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 
-from bot.demo import run_demo
+import pytest
+
+from bot import demo
+from bot.demo import CHART_FILE, run_demo
 from bot.domain import DateRange, Dimension, Origin, SpendQuery
 from bot.store.db import make_engine
+from bot.store.incidents import Change, open_incidents, record
 from bot.store.queries import spend
 from bot.synthetic import ActivitySpec, generate_cost_lines
 
@@ -14,7 +19,9 @@ NOW = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)
 
 def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/demo.db"
-    assert run_demo(url, days=14, events_per_day=400, seed=3, now=NOW, replay_days=0) == 0
+    assert (
+        run_demo(url, days=14, events_per_day=400, seed=3, now=NOW, replay_days=0, slack=False) == 0
+    )
     out = capsys.readouterr().out
     for heading in ("provider", "model", "team", "feature", "What moved most", "no known price"):
         assert heading in out
@@ -43,9 +50,13 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
 
 def test_demo_runs_twice_on_the_same_file(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/again.db"
-    assert run_demo(url, days=14, events_per_day=100, seed=1, now=NOW, replay_days=0) == 0
+    assert (
+        run_demo(url, days=14, events_per_day=100, seed=1, now=NOW, replay_days=0, slack=False) == 0
+    )
     first = capsys.readouterr().out
-    assert run_demo(url, days=14, events_per_day=100, seed=1, now=NOW, replay_days=0) == 0
+    assert (
+        run_demo(url, days=14, events_per_day=100, seed=1, now=NOW, replay_days=0, slack=False) == 0
+    )
     second = capsys.readouterr().out
     assert _reports(first) == _reports(second)
 
@@ -56,7 +67,7 @@ def _reports(out: str) -> str:
 
 def test_demo_today_has_estimates_not_billed(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/today.db"
-    run_demo(url, days=14, events_per_day=200, seed=5, now=NOW, replay_days=0)
+    run_demo(url, days=14, events_per_day=200, seed=5, now=NOW, replay_days=0, slack=False)
     capsys.readouterr()
     today = DateRange(NOW.date(), NOW.date() + timedelta(days=1))
     engine = make_engine(url)
@@ -76,7 +87,10 @@ def test_demo_detector_catches_the_planted_runaway_while_it_runs(tmp_path, capsy
     spec = ActivitySpec(end=NOW.date(), days=35, events_per_day=300, seed=7)
     plan = scenario(spec)
     back = (NOW.date() - plan.runaway_day).days
-    assert run_demo(url, days=35, events_per_day=300, seed=7, now=NOW, replay_days=back) == 0
+    assert (
+        run_demo(url, days=35, events_per_day=300, seed=7, now=NOW, replay_days=back, slack=False)
+        == 0
+    )
     out = capsys.readouterr().out
     assert "What the detector raised" in out
     assert "Month-end forecast" in out
@@ -91,3 +105,93 @@ def test_demo_detector_catches_the_planted_runaway_while_it_runs(tmp_path, capsy
     ]
     assert len(runaway) == 1  # one incident for the episode, not one per hour
     assert first_hour <= runaway[0].opened_at <= last_hour  # caught while it ran, by the hour
+
+
+# -- Slack ---------------------------------------------------------------------------------
+
+SPIKE = "feature assistant-chat (team growth)"
+
+
+def _growth_spike(now: datetime) -> list[Change]:
+    """An alert the growth team owns: opened as a warning five hours ago, escalated to
+    critical an hour ago (the small demo data is too short for the detector to raise one)."""
+    key = ("feature", "team:growth", "feature:assistant-chat")
+    opened = now - timedelta(hours=5)
+    return [
+        Change(
+            kind="spike",
+            cadence="daily",
+            key=key,
+            opened_at=opened,
+            action=action,
+            severity=severity,
+            summary=f"{SPIKE}: ${observed} on 2026-11-21 against a usual $9.00 ({ratio})",
+            team="growth",
+            projected_impact=Decimal(impact),
+            observed=Decimal(observed),
+        )
+        for action, severity, observed, ratio, impact in (
+            ("open", "warning", "31.00", "3.4x", "180.00"),
+            ("escalate", "critical", "64.00", "7.1x", "520.00"),
+        )
+    ]
+
+
+@pytest.fixture
+def with_an_alert(monkeypatch):
+    """The demo's detection, then a growth alert recorded as the detector would."""
+    replay = demo._replay_detection
+
+    def replay_and_alert(run, team_file, days):
+        replay(run, team_file, days)
+        open_, escalate = _growth_spike(run.now)
+        with run.engine.begin() as connection:
+            record(connection, [open_], run.now - timedelta(hours=5))
+            record(connection, [escalate], run.now - timedelta(hours=1))
+
+    monkeypatch.setattr(demo, "_replay_detection", replay_and_alert)
+
+
+def test_demo_shows_slack_digest_acknowledged_alert_and_command_answer(
+    tmp_path, capsys, with_an_alert
+):
+    url = f"sqlite:///{tmp_path}/slack.db"
+    assert run_demo(url, days=14, events_per_day=200, seed=5, now=NOW, replay_days=0) == 0
+    out = capsys.readouterr().out
+    slack = out[out.index("Slack, in a stand-in workspace") :]
+
+    digest = slack[slack.index("#eng: the daily digest") :]
+    assert "AI spend · Sat 21 Nov" in digest  # the digest's header block
+    assert "Month to date:" in digest  # mrkdwn bold markers are gone
+    assert "*Month to date*" not in digest
+    assert "2026-11-22 15:30 UTC" in digest  # <!date^...|fallback> shown as its fallback
+    assert "└ 1 reply" in digest  # the chart, uploaded in the digest's thread
+    assert "aispend-all-spend-2026-11-21.png" in digest
+
+    alert = slack[slack.index("#growth-eng: alert #") : slack.index("/aispend week by provider:")]
+    assert "Spend spike · critical" in alert
+    assert f"🔴 {SPIKE}" in alert
+    assert "Acknowledged by @maya 2026-11-22 15:30 UTC" in alert  # pressed by its owner
+    assert "[Acknowledge]" not in alert  # the buttons gave way to who pressed
+    assert "updated" in alert
+    assert "Escalated to critical" in alert  # the escalation reply, in the thread
+    assert "@maya this one is yours" in alert
+    assert "@priya" in alert  # the channel escalation: nobody acknowledged for hours
+    assert "<@U0" not in slack  # every mention drawn as a name
+
+    answer = slack[slack.index("/aispend week by provider:") :]
+    assert "AI spend, last 7 days (2026-11-16..2026-11-22)" in answer
+    assert "provider" in answer
+    assert "[Share to channel]" in answer
+    assert "only visible to you" in answer
+
+    chart = Path(tmp_path) / CHART_FILE
+    assert f"The digest's chart is saved to {chart}" in slack
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        [incident] = [i for i in open_incidents(connection) if i.team == "growth"]
+    engine.dispose()
+    assert f"#growth-eng: alert #{incident.id} and its thread" in slack
+    assert (incident.handled, incident.handled_by) == ("acknowledged", "U0MAYA")
