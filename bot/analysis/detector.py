@@ -27,12 +27,18 @@ incident's level and keeps up to 2x that level quiet for 28 days; "not_anomaly" 
 episode. A spike on the same day of month as last month's, of similar excess, is a recurring
 charge (§4.5): no incident, and kept out of the baseline.
 
-evaluate() is the entry point: it replays the batch (pure and deterministic), then reports
-what is new against the state the caller kept from the previous run.
+evaluate() is the entry point. It replays the batch bucket by bucket (pure and deterministic)
+and reports what is new against the state the caller kept from the previous run. Each state
+carries a checkpoint: the replay's memory of its series `restate_days` before the last bucket
+evaluated (baseline windows, weekday offsets, last month's excess, the lifecycle). A run given
+those states resumes there instead of replaying from the batch start, so a daily run scores a
+few buckets, and reports what one replay of the whole batch would. Buckets from the checkpoint
+on are read again, so data restated within `restate_days` is seen; earlier data is not re-read.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -42,14 +48,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from bot.analysis.series import (
-    SeriesBatch,
-    SeriesKey,
-    row_mad_sigma,
-    row_median,
-    running_count,
-    to_cents,
-)
+from bot.analysis.series import SeriesBatch, SeriesKey, to_cents
 
 Floats = NDArray[np.float64]
 Bools = NDArray[np.bool_]
@@ -182,12 +181,18 @@ class IncidentState:
 
 @dataclass(frozen=True, slots=True)
 class SeriesState:
-    """What a caller keeps per series between runs; small and immutable."""
+    """What a caller keeps per series between runs; immutable and JSON-friendly."""
 
     evaluated_through: datetime | None = None  # the last complete bucket already evaluated
     incident: IncidentState | None = None
     closed_at: datetime | None = None
     feedback: tuple[Feedback, ...] = ()
+    # The replay's memory of the series just before a bucket `restate_days` before the last
+    # one evaluated: what scoring that bucket and later ones reads from earlier ones, so the
+    # next run resumes there. Opaque: hex of float64s (about 2.5 kB a daily series, 51 kB an
+    # hourly one), in the layout of the configuration and bucket size that wrote it (another
+    # is ignored). None: the next run replays the series from the batch start.
+    checkpoint: str | None = None
 
     def with_feedback(self, kind: FeedbackKind, given_at: datetime) -> SeriesState:
         """This state with feedback on its open (or last) incident."""
@@ -240,11 +245,12 @@ def evaluate(
 ) -> Evaluation:
     """Score every series up to `now` and report what is new since `states`.
 
-    Replays the whole batch (so the result does not depend on how runs were split), then
-    keeps events after each series' evaluated_through, re-checks the last `restate_days`
-    for alerts that restated data created or disproved, and returns the states to keep.
-    A series without state reports every event in the batch. floors are dollars per day per
-    series (default_floors); budgets are monthly and only sharpen floors and severity.
+    Replays each series from its state's checkpoint, or from the batch start without one
+    (the result does not depend on how runs were split), then keeps events after each
+    series' evaluated_through, re-checks the last `restate_days` for alerts that restated
+    data created or disproved, and returns the states to keep. A series without state
+    reports every event in the batch. floors are dollars per day per series
+    (default_floors); budgets are monthly and only sharpen floors and severity.
     """
     if now.tzinfo is None or now.utcoffset() != timedelta(0):
         raise ValueError("now must be an aware UTC datetime")
@@ -252,11 +258,26 @@ def evaluate(
     ended = int(min(batch.n_buckets, max(0, (now - batch.start) // batch.step)))
     complete = np.minimum(batch.complete_through, ended)
     floor_per_day = default_floors(batch, config, budgets) if floors is None else floors
+    floor = np.asarray(floor_per_day, dtype=np.float64) / batch.buckets_per_day
+    if floor.shape != (batch.n_series,):
+        raise ValueError("floors need one value per series")
+    budget = np.full(batch.n_series, np.nan)
+    for key, amount in (budgets or {}).items():
+        if key in batch.keys:
+            budget[batch.row_of(key)] = float(amount)
+    layout = _Layout(config, batch.buckets_per_day)
     notes = _feedback_rows(batch, states, limit)
-    replayed = _Replay(batch, complete, limit, floor_per_day, budgets or {}, notes, config)
-    replayed.run()
-    events = _reconcile(batch, replayed, states, config)
-    return Evaluation(tuple(events), _next_states(batch, replayed, complete, states))
+    run = _Run(batch, config, layout, limit, complete, floor, budget)
+    for row, state in _states_by_row(batch, states):
+        if state.feedback:
+            run.feedback[row] = _live_feedback(state.feedback, batch.start)
+            run.seen[row] = len(run.feedback[row])
+    for group in _groups(batch, states, notes, limit, layout, floor):
+        run.replays.append(_Replay(run, group, notes))
+    for replay in run.replays:
+        replay.run()
+    events = _reconcile(run, states)
+    return Evaluation(tuple(events), _next_states(run))
 
 
 def fold_hierarchy(
@@ -339,32 +360,9 @@ def _fold_bucket(
             )
 
 
-class _Ring:
-    """Per-series ring of the latest (bucket index, value) pairs pushed."""
-
-    def __init__(self, n_series: int, capacity: int) -> None:
-        self.capacity = capacity
-        self.values = np.zeros((n_series, capacity))
-        self.index = np.full((n_series, capacity), _NEVER, dtype=np.int64)
-        self.count = np.zeros(n_series, dtype=np.int64)
-
-    def push(self, rows: Ints, values: Floats, at: Ints | int) -> None:
-        slots = self.count[rows] % self.capacity
-        self.values[rows, slots] = values
-        self.index[rows, slots] = at
-        self.count[rows] += 1
-
-    def latest(self, how_many: int) -> tuple[Floats, Ints]:
-        """The last `how_many` pushes per row, newest first (index _NEVER where none)."""
-        back = np.arange(min(how_many, self.capacity))
-        slots = (self.count[:, None] - 1 - back[None, :]) % self.capacity
-        index = np.take_along_axis(self.index, slots, axis=1)
-        index = np.where(back[None, :] < self.count[:, None], index, _NEVER)
-        return np.take_along_axis(self.values, slots, axis=1), index
-
-
 # ---------------------------------------------------------------------------------------
-# The replay: baseline, scores and lifecycle, bucket by bucket, for every series at once
+# The replay: baseline, scores and lifecycle, bucket by bucket, for every series at once.
+# Arrays are time-major (bucket x series): one bucket of every series is contiguous.
 
 
 @dataclass(slots=True)
@@ -377,6 +375,7 @@ class _Scores:
     z: Floats
     ratio: Floats
     raw_ratio: Floats
+    offset: Floats  # the weekday / hour-of-week offset
     deseasonalized: Floats  # y - offset: the bucket's level
     anomalous: Bools
     recurring: Bools  # unusual, but last month's same bucket was too: a known charge
@@ -387,9 +386,19 @@ class _Scores:
     level: Floats  # the level before offsets (NaN while there is none)
 
 
+# the order of the actions a bucket records, for merging the records of several replays
+_PHASES = {
+    EventAction.ESCALATE: 0,
+    EventAction.OPEN: 1,
+    EventAction.UPDATE: 2,
+    EventAction.RESOLVE: 3,
+}
+_OPEN_PHASE = 4  # incidents opened in the bucket come last
+
+
 @dataclass(slots=True)
 class _Record:
-    """An event as the replay saw it, before it becomes a DetectorEvent."""
+    """An event as the replay saw it, before it becomes a DetectorEvent (replay positions)."""
 
     row: int
     t: int
@@ -408,112 +417,445 @@ class _Record:
     z: float
     complete: bool
     reason: str = ""
+    phase: int = 0
+    excess_per_day: float = 0.0  # the incident's, as of this bucket (_excess_per_day)
 
 
 @dataclass(frozen=True, slots=True)
 class _Note:
-    """Feedback placed on the axis: applied at bucket t to the incident opened at `opened`."""
+    """Feedback placed on the batch's axis: applied at bucket t to the incident opened at
+    `opened`; `index` is its place in the state's feedback."""
 
     row: int
     t: int
     opened: int
     kind: FeedbackKind
+    index: int
 
 
-class _Replay:
-    """Runs the detector over a batch; holds every per-series array the run needs."""
+# A checkpoint's numbers (SeriesState.checkpoint): these per-series figures, then the latest
+# level pushes (values, then their positions), and by age (1 = the bucket before the
+# checkpoint) the calm residuals of the scale window, the deviations of the offset look-back,
+# the excess of the last 31 days; then the latest incident's frozen buckets. Positions are
+# relative to the checkpoint and NaN for "never"; NaN also marks an empty entry.
+_SCALARS = (
+    "at",  # the bucket it was taken before: its start, in seconds since the epoch
+    "feedback",  # how many of the state's feedback entries it has seen (the first ones)
+    "config",  # the configuration its decisions were made with (_Layout.config)
+    "floor",  # the dollar floor per bucket they were made with
+    "age",  # buckets since the series' replay began: warm-up and once-a-day sigma
+    "open",
+    "announced",
+    "muted",
+    "unfrozen",
+    "new_spend",
+    "ref_ratio",
+    "ref_level",
+    "peak_ratio",
+    "impact",
+    "expected_sum",
+    "calm_streak",
+    "fast_streak",
+    "elevated_streak",
+    "opened_at",
+    "closed_at",
+    "suppress_level",
+    "suppress_until",
+    "history_floor",
+    "last_level",
+    "residual_sigma",
+)
+_MONTH_DAYS = 31  # the same day last month is at most this many days back
+_CHECKPOINT_VERSION = 1  # bump when the replay decides differently: old checkpoints go unused
+
+
+class _Layout:
+    """Sizes of the replay's windows, and where each part of a checkpoint sits."""
+
+    def __init__(self, config: DetectorConfig, per_day: int) -> None:
+        self.per_day = per_day
+        self.level_size = config.level_days * per_day
+        self.window = config.scale_days * per_day
+        self.period = 7 * per_day
+        self.lookback = config.season_lookback_weeks * self.period
+        self.month = _MONTH_DAYS * per_day
+        self.freeze = config.freeze_days * per_day
+        self.restate = config.restate_days * per_day
+        # 48 bits of a digest of every threshold (and of the replay's version): a checkpoint
+        # made under other ones is not used
+        digest = hashlib.sha256(repr((_CHECKPOINT_VERSION, config, per_day)).encode())
+        self.config = float(int(digest.hexdigest()[:12], 16))
+        # the batch buckets a resumed replay reads before its first: the window counts, and
+        # the last day for the excess per day (the rest of its history is the checkpoint's)
+        self.history = max(self.window, per_day)
+        sizes = {
+            "scalars": len(_SCALARS),
+            "levels": self.level_size,
+            "level_at": self.level_size,
+            "residuals": self.window,
+            "deviations": self.lookback,
+            "excess": self.month,
+            "frozen": self.freeze,
+        }
+        self.parts: dict[str, slice] = {}
+        end = 0
+        for name, size in sizes.items():
+            self.parts[name] = slice(end, end + size)
+            end += size
+        self.size = end
+        self.chars = self.size * 16  # hex characters
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """Series replayed together. Without checkpoints (`numbers` None) from the batch start;
+    with them, each series joins at its checkpoint's bucket (`joins`, sorted rows' order)."""
+
+    begin: int  # the first bucket scored
+    rows: Ints
+    numbers: Floats | None = None
+    joins: Ints | None = None
+
+
+# A replay costs about this many series' worth of work per bucket whatever its size: series
+# whose checkpoints are a few buckets apart resume in one replay rather than one each.
+_REPLAY_OVERHEAD = 1000
+
+
+class _Run:
+    """What every replay of one evaluation shares."""
 
     def __init__(
         self,
         batch: SeriesBatch,
-        complete: Ints,
-        limit: int,
-        floor_per_day: Floats,
-        budgets: Mapping[SeriesKey, Decimal],
-        notes: Sequence[_Note],
         config: DetectorConfig,
+        layout: _Layout,
+        limit: int,
+        complete: Ints,
+        floor: Floats,
+        budget: Floats,
     ) -> None:
-        n, width = batch.n_series, batch.n_buckets
+        self.batch, self.config, self.layout, self.limit = batch, config, layout, limit
+        self.complete, self.floor, self.budget = complete, floor, budget
+        # the feedback each state keeps (on incidents inside the batch), and how much of it
+        self.feedback: dict[int, tuple[Feedback, ...]] = {}
+        self.seen = np.zeros(batch.n_series)
+        self.replays: list[_Replay] = []
+        self._starts: dict[int, datetime] = {}
+
+    def bucket_start(self, index: int) -> datetime:
+        """The start of bucket `index` of the batch (cached: many series share a bucket)."""
+        at = self._starts.get(index)
+        if at is None:
+            at = self._starts[index] = self.batch.bucket_start(index)
+        return at
+
+
+def _groups(
+    batch: SeriesBatch,
+    states: Mapping[SeriesKey, SeriesState],
+    notes: Sequence[_Note],
+    limit: int,
+    layout: _Layout,
+    floor: Floats,
+) -> list[_Group]:
+    """Series with a usable checkpoint, in replays of nearby checkpoints; the others in one
+    replay from the batch start."""
+    members, numbers, given = _checkpoints(batch, states, layout)
+    groups: list[_Group] = []
+    resumed = np.zeros(batch.n_series, dtype=np.bool_)
+    if members.size:
+        seen = numbers[_SCALARS.index("feedback")]
+        offset = numbers[_SCALARS.index("at")] - batch.start.timestamp()
+        step = batch.step.total_seconds()
+        with np.errstate(invalid="ignore"):
+            begins = np.floor_divide(offset, step)
+            usable = (
+                (begins * step == offset)  # on the batch's axis, inside it
+                & (begins >= 0)
+                & (begins < limit)
+                & (seen <= given)  # feedback it saw is still there
+                # decided as this run would: same thresholds, same floor
+                & (numbers[_SCALARS.index("config")] == layout.config)
+                & (numbers[_SCALARS.index("floor")] == floor[members])
+            )
+        for note in notes:  # feedback it has not seen, before it: only a full replay
+            usable &= ~((members == note.row) & (seen <= note.index) & (begins > note.t))
+        starts = np.where(usable, begins, 0).astype(np.int64)
+        distinct = np.unique(starts[usable])
+        sizes = [int(np.count_nonzero(usable & (starts == b))) for b in distinct]
+        for segment in _segments(distinct.tolist(), sizes, limit):
+            chosen = np.flatnonzero(usable & np.isin(starts, distinct[segment]))
+            chosen = chosen[np.argsort(members[chosen], kind="stable")]
+            everything = chosen.size == members.size and (chosen == np.arange(chosen.size)).all()
+            group_numbers = numbers if everything else numbers[:, chosen]
+            group = _Group(
+                int(distinct[segment[0]]), members[chosen], group_numbers, starts[chosen]
+            )
+            groups.append(group)
+            resumed[group.rows] = True
+    if not resumed.all():
+        groups.append(_Group(0, np.flatnonzero(~resumed).astype(np.int64)))
+    return groups
+
+
+def _checkpoints(
+    batch: SeriesBatch, states: Mapping[SeriesKey, SeriesState], layout: _Layout
+) -> tuple[Ints, Floats, Floats]:
+    """The batch rows whose states have a checkpoint of this layout, its numbers (a row per
+    number, a column per series; NaN for one that does not decode), and how much feedback
+    each state has."""
+    rows: list[int] = []
+    packed: list[str] = []
+    given: list[int] = []
+    for row, state in _states_by_row(batch, states):
+        if state.checkpoint is not None:
+            rows.append(row)
+            packed.append(state.checkpoint)
+            given.append(len(state.feedback))
+    if set(map(len, packed)) - {layout.chars}:  # another layout: not usable
+        kept = [i for i, text in enumerate(packed) if len(text) == layout.chars]
+        rows, packed, given = (
+            [rows[i] for i in kept],
+            [packed[i] for i in kept],
+            [given[i] for i in kept],
+        )
+    return (
+        np.asarray(rows, dtype=np.int64),
+        _decode(packed, layout),
+        np.asarray(given, dtype=np.float64),
+    )
+
+
+def _states_by_row(
+    batch: SeriesBatch, states: Mapping[SeriesKey, SeriesState]
+) -> Iterable[tuple[int, SeriesState]]:
+    """(row, state) for the states of the batch's series."""
+    if list(states) == list(batch.keys):  # as the previous run returned them: no look-ups
+        return enumerate(states.values())
+    rows = {key: row for row, key in enumerate(batch.keys)}
+    return [(rows[key], state) for key, state in states.items() if key in rows]
+
+
+def _segments(begins: Sequence[int], sizes: Sequence[int], limit: int) -> list[list[int]]:
+    """Consecutive runs of the (sorted) begins to replay together, cheapest first: a replay
+    from `begin` of n series costs (limit - begin) x (n + _REPLAY_OVERHEAD)."""
+    best = [0.0]
+    cut = [0]
+    for end in range(1, len(begins) + 1):
+        cost, size, choice = float("inf"), 0, 0
+        for first in range(end - 1, -1, -1):
+            size += sizes[first]
+            total = best[first] + (limit - begins[first]) * (size + _REPLAY_OVERHEAD)
+            if total < cost:
+                cost, choice = total, first
+        best.append(cost)
+        cut.append(choice)
+    segments: list[list[int]] = []
+    end = len(begins)
+    while end:
+        segments.append(list(range(cut[end], end)))
+        end = cut[end]
+    return segments[::-1]
+
+
+_CODEC_CHUNK = 512  # series encoded or decoded at once: text that stays in cache
+
+
+def _encode(numbers: Floats) -> list[str]:
+    """Each series (a column of `numbers`) as hex of its little-endian float64s."""
+    width = numbers.shape[0] * 16
+    packed: list[str] = []
+    for first in range(0, numbers.shape[1], _CODEC_CHUNK):
+        chunk = numbers[:, first : first + _CODEC_CHUNK]
+        text = np.ascontiguousarray(chunk.T, dtype="<f8").tobytes().hex()
+        packed += [text[i : i + width] for i in range(0, len(text), width)]
+    return packed
+
+
+def _decode(packed: Sequence[str], layout: _Layout) -> Floats:
+    """_encode's inverse: a row per number, a column per series (all NaN if it is corrupt)."""
+    numbers = np.empty((layout.size, len(packed)))
+    for first in range(0, len(packed), _CODEC_CHUNK):
+        chunk = packed[first : first + _CODEC_CHUNK]
+        try:
+            raw = bytes.fromhex("".join(chunk))
+        except ValueError:
+            raw = b""
+        if len(raw) != len(chunk) * layout.size * 8:  # one at a time, to find the corrupt ones
+            raw = b"".join(_unhex(text, layout) for text in chunk)
+        rows = np.frombuffer(raw, dtype="<f8").reshape(len(chunk), layout.size)
+        numbers[:, first : first + len(chunk)] = rows.T
+    return numbers
+
+
+def _unhex(text: str, layout: _Layout) -> bytes:
+    """One checkpoint's bytes; NaN (so not usable) if it does not decode."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    return raw if len(raw) == layout.size * 8 else np.full(layout.size, np.nan).tobytes()
+
+
+class _Replay:
+    """Runs the detector over a group of series, from their checkpoints or the batch start.
+
+    A replay's bucket t is the batch's bucket origin + t. It scores from `start`: a resumed
+    replay reads the batch from `layout.history` buckets before (the window counts), and
+    takes the rest of its past from the checkpoints; otherwise origin and start are 0.
+    """
+
+    def __init__(self, run: _Run, group: _Group, notes: Sequence[_Note]) -> None:
+        batch, config, layout = run.batch, run.config, run.layout
+        self.run_context, self.config, self.layout = run, config, layout
+        self.rows = group.rows
+        n = self.n = int(group.rows.size)
+        # the batch rows, as a slice when they are consecutive (views, not copies)
+        first_row = int(group.rows[0]) if n else 0
+        consecutive = n > 0 and int(group.rows[-1]) - first_row + 1 == n
+        self.select: slice | Ints = slice(first_row, first_row + n) if consecutive else group.rows
         per_day = batch.buckets_per_day
-        self.batch, self.config, self.limit = batch, config, limit
+        self.per_day = per_day
+        self.start = layout.history if group.numbers is not None else 0
+        self.origin = group.begin - self.start
+        self.width = width = run.limit - self.origin
         self.pseudo = config.pseudo_count_per_day / per_day
-        self.floor = np.asarray(floor_per_day, dtype=np.float64) / per_day
-        if self.floor.shape != (n,):
-            raise ValueError("floors need one value per series")
-        self.budget = np.array([float(budgets.get(k, np.nan)) for k in batch.keys])
-        self.notes: dict[int, list[_Note]] = {}
-        for note in notes:
-            self.notes.setdefault(note.t, []).append(note)
-        self.window = config.scale_days * per_day
-        self.level_size = config.level_days * per_day
-        self.period = 7 * per_day
+        self.log_pseudo = np.log(self.pseudo)
+        self.floor = run.floor[self.select]
+        self.budget = run.budget[self.select]
+        self.window = layout.window
+        self.level_size = layout.level_size
+        self.period = layout.period
         self.season_start = config.season_min_weeks * self.period  # offsets exist from here
         self.warmup = config.warmup_days * per_day
-        self.freeze = config.freeze_days * per_day
+        self.freeze = layout.freeze
         self.holdoff = config.holdoff_days * per_day
         self.close_after = config.close_after(batch.bucket_hours)
         self.sustained_after = config.sustained_after(batch.bucket_hours)
-        self.elevated_streak = np.zeros(n, dtype=np.int64)
         self.log_escalation = float(np.log(config.escalation_factor))
-        self.values = np.maximum(batch.values, 0.0)  # credits and refunds are not spend
-        self.logs = np.log(self.values + self.pseudo)
-        index = np.arange(width)
-        self.is_complete = index[None, :] < complete[:, None]
-        self.zero_counts = running_count(self.is_complete & (self.values == 0))
-        self.seen_counts = running_count(self.is_complete)
-        self.active_counts = running_count(self.is_complete & (self.values > 0))
-        self.prev_month = batch.same_bucket_last_month()
-        self.days_left = batch.days_left_in_month()
-        self.levels = _Ring(n, self.window)
-        self.residuals = _Ring(n, self.window)
-        self.deviation = np.full((n, width), np.nan)  # y - level of calm buckets, for offsets
-        self.offsets = np.zeros((n, width))
-        self.excess_history = np.zeros((n, width))
+        lags = self.period * np.arange(1, config.season_lookback_weeks + 1)
+        self.lags = lags.astype(np.int64)
+        # the batch's values, from origin (buckets before the batch are empty and incomplete)
+        first = max(self.origin, 0)
+        block = batch.values[self.select, first : run.limit]
+        self.values = np.zeros((width, n))
+        self.values[first - self.origin :] = np.maximum(block.T, 0.0)  # credits are not spend
+        self.logs = np.log(self.values[self.start :] + self.pseudo)  # of buckets from `start`
+        index = np.arange(self.origin, run.limit)
+        complete = run.complete[self.select]
+        self.is_complete = (index[:, None] < complete[None, :]) & (index >= 0)[:, None]
+        self.zero_flags = self.is_complete & (self.values == 0)
+        self.active_flags = self.is_complete & (self.values > 0)
+        # flagged buckets in [t - window, t), kept as t moves
+        before = slice(max(0, self.start - self.window), self.start)
+        self.zeros = np.count_nonzero(self.zero_flags[before], axis=0)
+        self.seen = np.count_nonzero(self.is_complete[before], axis=0)
+        self.active = np.count_nonzero(self.active_flags[before], axis=0)
+        self.prev_month, self.days_left = _month_context(batch, self.origin, self.start, width)
+        # what the replay learns
+        self.level_values = np.zeros((self.level_size, n))  # a ring of the latest level pushes
+        self.level_at = np.full((self.level_size, n), _NEVER, dtype=np.int64)
+        self.level_count = np.zeros(n, dtype=np.int64)
+        # rings of bucket t's figure at t % their length, NaN for none (or not yet)
+        self.residuals = np.full((self.window, n), np.nan)  # calm residuals
+        self.deviation = np.full((layout.lookback, n), np.nan)  # y - level, for offsets
+        self.excess_history = np.full((layout.month, n), np.nan)
+        self.frozen = np.full((n, self.freeze), np.nan)  # the latest incident's first buckets
+        self.elevated_streak = np.zeros(n, dtype=np.int64)
         self.last_level = np.full(n, np.nan)
         self.history_floor = np.full(n, _NEVER, dtype=np.int64)
         self.sigma = np.full(n, config.sigma_prior)
         self.residual_sigma = np.full(n, config.sigma_prior)
+        self.scratch: Floats | None = None
+        self.age_shift: int | Ints = 0  # a series' age at bucket t is t + age_shift
+        self.state = _Lifecycle(n)
+        self.opened_before = np.full(n, _NEVER, dtype=np.int64)  # as the checkpoint knew it
+        # series join the replay at their checkpoints; before, their figures are discarded
+        self.joins: dict[int, tuple[Ints, Floats]] = {}
+        self.joined: Bools | None = None  # None: all of them
+        join_at = np.full(n, self.origin, dtype=np.int64)  # where each series starts
+        if group.numbers is not None and group.joins is not None:
+            self.age_shift = np.zeros(n, dtype=np.int64)
+            join_at = group.joins
+            for begin in np.unique(group.joins):
+                rows = np.flatnonzero(group.joins == begin)
+                numbers = group.numbers if rows.size == n else group.numbers[:, rows]
+                self.joins[int(begin) - self.origin] = (rows, numbers)
+            self.joined = np.zeros(n, dtype=np.bool_)
+            self._join(self.start)
         self.last_scores: _Scores | None = None
         self.records: list[_Record] = []
-        self.incidents: set[tuple[int, int]] = set()  # (row, opened_at) of every incident
-        self.state = _Lifecycle(n)
+        self.incidents: set[tuple[int, int]] = set()  # (row, opened_at) opened in this replay
+        self.notes: dict[int, list[_Note]] = {}
+        local = {int(row): i for i, row in enumerate(group.rows)} if notes else {}
+        for note in notes:
+            row = local.get(note.row)
+            if row is not None and note.t >= join_at[row]:
+                t = note.t - self.origin
+                self.notes.setdefault(t, []).append(
+                    _Note(row, t, note.opened - self.origin, note.kind, note.index)
+                )
+        self.capture = self._capture_plan(join_at)
+        self.captured: list[tuple[Ints, list[str]]] = []  # (rows, their checkpoints)
+
+    def _capture_plan(self, join_at: Ints) -> dict[int, Ints]:
+        """Where to take each series' checkpoint: `restate_days` before its first bucket not
+        yet evaluated (the next run re-reads from there), and before the last bucket."""
+        run = self.run_context
+        complete = run.complete[self.select]
+        through = np.minimum(complete, run.limit) - 1
+        at = np.minimum(through + 1 - self.layout.restate, run.limit - 1)
+        taken = at >= np.maximum(join_at, 1)
+        plan: dict[int, Ints] = {}
+        if taken.all() and at.size and (at == at[0]).all():
+            plan[int(at[0]) - self.origin] = np.arange(self.n, dtype=np.int64)
+            return plan
+        for value in np.unique(at[taken]):
+            plan[int(value) - self.origin] = np.flatnonzero(taken & (at == value))
+        return plan
 
     def run(self) -> None:
-        """Score and advance the lifecycle through every bucket before `limit`."""
-        for t in range(self.limit):
+        """Score and advance the lifecycle through every bucket to the run's limit."""
+        for t in range(self.start, self.width):
+            if t in self.joins and t > self.start:
+                self._join(t)
+            rows = self.capture.get(t)
+            if rows is not None:
+                self.captured.append((rows, self._checkpoints(t, rows)))
             self._apply_feedback(t)
             scores = self._score(t)
             self.last_scores = scores
             self._advance(t, scores)
             self._learn(t, scores)
+            self._slide(t)
+
+    def bucket_start(self, t: int) -> datetime:
+        return self.run_context.bucket_start(self.origin + t)
 
     # -- scoring ----------------------------------------------------------------------
 
     def _score(self, t: int) -> _Scores:
         config = self.config
-        zeros, seen = (
-            self._window_counts(self.zero_counts, t),
-            self._window_counts(self.seen_counts, t),
-        )
+        zeros, seen = self.zeros, self.seen
         sparse = (seen > 0) & (zeros >= config.sparse_zero_share * np.maximum(seen, 1))
         dormant = (seen >= self.warmup) & (zeros == seen)
         level, sigma = self._level_and_sigma(t, sparse)
         self.sigma = sigma
-        level = np.where(dormant, np.log(self.pseudo), level)
+        level = np.where(dormant, self.log_pseudo, level)
         offset = np.where(dormant, 0.0, self._offset(t))
-        self.offsets[:, t] = offset
         sigma = np.where(dormant, config.sparse_sigma, sigma)
         self.last_level = np.where(np.isnan(level), self.last_level, level)
         level = self.last_level
         prediction = level + offset
-        value, y = self.values[:, t], self.logs[:, t]
+        value, y = self.values[t], self.logs[t - self.start]
         with np.errstate(invalid="ignore"):
             expected = np.maximum(np.exp(prediction) - self.pseudo, 0.0)
             excess = value - expected
             z = (y - prediction) / sigma
             ratio = np.exp(y - prediction)
             raw_ratio = value / np.maximum(expected, self.pseudo)
-        scoreable = (t >= self.warmup) & ~np.isnan(prediction)
+        scoreable = (t + self.age_shift >= self.warmup) & ~np.isnan(prediction)
         material = scoreable & (value > 0) & (excess >= self.floor)
         statistical = (z >= config.z_open) & (ratio >= config.min_damped_ratio)
         sustained = self._sustained(material & (z >= config.z_sustained), value > 0)
@@ -521,8 +863,9 @@ class _Replay:
         recurring = unusual & self._recurring(t, excess)
         deseasonalized = y - offset
         anomalous = unusual & ~recurring & ~self._accepted(t, deseasonalized)
-        active = (value > 0) & self.is_complete[:, t]
-        self.excess_history[:, t] = np.nan_to_num(excess)
+        complete = self.is_complete[t]
+        active = self.active_flags[t]  # non-zero and complete
+        self.excess_history[t % self.layout.month] = np.nan_to_num(excess)
         return _Scores(
             value=value,
             expected=expected,
@@ -530,12 +873,13 @@ class _Replay:
             z=z,
             ratio=ratio,
             raw_ratio=raw_ratio,
+            offset=offset,
             deseasonalized=deseasonalized,
             anomalous=anomalous,
             recurring=recurring,
             calm=active & (z < config.z_calm),
             active=active,
-            complete=self.is_complete[:, t],
+            complete=complete,
             dormant=dormant,
             level=level,
         )
@@ -559,11 +903,10 @@ class _Replay:
         so the offset is shrunk by max(0, 1 - that / offset^2): a real weekday or diurnal
         effect keeps nearly all of itself, an offset the size of its own noise goes to 0."""
         config = self.config
-        lags = t - self.period * np.arange(1, config.season_lookback_weeks + 1)
-        past = self.deviation[:, lags[lags >= 0]]
+        past = self.deviation[(t - self.lags) % self.layout.lookback]  # NaN before the replay
         found = ~np.isnan(past)
-        latest = found & (np.cumsum(found, axis=1) <= config.season_weeks)
-        median, count = row_median(np.nan_to_num(past), latest)
+        latest = found & (np.cumsum(found, axis=0) <= config.season_weeks)
+        median, count = _median(past, latest)
         offset = np.where(count >= config.season_min_weeks, median, 0.0)
         if not config.season_shrinkage:
             return offset
@@ -572,24 +915,55 @@ class _Replay:
             keep = np.clip(1 - noise / offset**2, 0.0, 1.0)
         return np.where(offset != 0, offset * keep, 0.0)
 
-    def _window_counts(self, running: Ints, t: int) -> Ints:
-        """How many flagged buckets fall in [t - window, t)."""
-        return running[:, t] - running[:, max(0, t - self.window)]
+    def _slide(self, t: int) -> None:
+        """Move the window counts on from [t - window, t) to [t + 1 - window, t + 1)."""
+        self.zeros = self.zeros + self.zero_flags[t]
+        self.seen = self.seen + self.is_complete[t]
+        self.active = self.active + self.active_flags[t]
+        if t >= self.window:
+            self.zeros -= self.zero_flags[t - self.window]
+            self.seen -= self.is_complete[t - self.window]
+            self.active -= self.active_flags[t - self.window]
 
     def _level_and_sigma(self, t: int, sparse: Bools) -> tuple[Floats, Floats]:
         """The median of the last 7 days' worth of active levels, and sigma from calm residuals
         over 28 days (wide for a sparse series with only 1-2 active buckets)."""
         config = self.config
-        oldest = np.maximum(t - self.window, self.history_floor)[:, None]
-        recent, recent_index = self.levels.latest(self.level_size)
-        level, _ = row_median(recent, recent_index >= oldest)
-        if t % self.batch.buckets_per_day == 0:  # sigma moves slowly: once a day is enough
-            residual_ok = self.residuals.index >= t - self.window
-            spread, count = row_mad_sigma(self.residuals.values, residual_ok)
-            self.residual_sigma = _shrunk_sigma(spread, count, config)
-        active = self._window_counts(self.active_counts, t)
+        oldest = np.maximum(t - self.window, self.history_floor)
+        level, _ = _median(self.level_values, self.level_at >= oldest)
+        age = t + self.age_shift
+        if isinstance(age, int):
+            if age % self.per_day == 0:  # sigma moves slowly: once a day is enough
+                self.residual_sigma = self._residual_sigma(self.residuals)
+        else:
+            due = np.flatnonzero(age % self.per_day == 0)
+            if due.size == self.n:
+                self.residual_sigma = self._residual_sigma(self.residuals)
+            elif due.size:
+                self.residual_sigma[due] = self._residual_sigma(self.residuals[:, due])
+        active = self.active
         few_active = sparse & (active > 0) & (active <= 2)
         return level, np.where(few_active, config.sparse_sigma, self.residual_sigma)
+
+    def _residual_sigma(self, residuals: Floats) -> Floats:
+        """1.4826 * MAD of the calm residuals (NaN: none), shrunk toward the prior."""
+        count = np.count_nonzero(~np.isnan(residuals), axis=0)
+        ordered = self._scratch(residuals.shape)  # sorted in place: no new window-sized arrays
+        np.copyto(ordered, residuals)
+        ordered.sort(axis=0)  # NaN sorts last
+        centre = _sorted_median(ordered, count)
+        safe_centre = np.where(count > 0, centre, 0.0)
+        np.subtract(residuals, safe_centre, out=ordered)
+        np.abs(ordered, out=ordered)
+        ordered.sort(axis=0)
+        spread = _sorted_median(ordered, count)
+        return _shrunk_sigma(_MAD_TO_SIGMA * spread, count, self.config)
+
+    def _scratch(self, shape: tuple[int, ...]) -> Floats:
+        """A window-sized work array, kept between buckets."""
+        if self.scratch is None or self.scratch.shape != shape:
+            self.scratch = np.empty(shape)
+        return self.scratch
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -627,11 +1001,13 @@ class _Replay:
     def _open(self, t: int, s: _Scores, opening: Bools) -> None:
         """Start incidents; one within the holdoff stays quiet unless it doubles the level."""
         config, state = self.config, self.state
+        rows = np.flatnonzero(opening)
+        if not rows.size:
+            return
         in_holdoff = (t - state.closed_at) <= self.holdoff
         beats_holdoff = s.deseasonalized >= state.ref_level + self.log_escalation
         held = in_holdoff & ~beats_holdoff
         announce = opening & ~held
-        rows = np.flatnonzero(opening)
         state.open[rows] = True
         state.opened_at[rows] = t
         state.announced[rows] = announce[rows]
@@ -645,19 +1021,22 @@ class _Replay:
         state.expected_sum[rows] = s.expected[rows]
         state.calm_streak[rows] = 0
         state.fast_streak[rows] = (s.raw_ratio >= config.fast_ratio)[rows]
-        self.incidents.update((int(r), t) for r in rows)
-        self._record(t, s, announce, EventAction.OPEN)
+        self.frozen[rows] = np.nan
+        joined = rows if self.joined is None else rows[self.joined[rows]]
+        self.incidents.update((int(r), t) for r in joined)
+        self._record(t, s, announce, EventAction.OPEN, phase=_OPEN_PHASE)
 
     def _recurring(self, t: int, excess: Floats) -> Bools:
         """Last month's same bucket had a similar excess above the floor (§4.5 item 1)."""
         before = int(self.prev_month[t])
-        if not self.config.recurring_monthly or before < 0:
+        if not self.config.recurring_monthly or before == _NEVER:
             return np.zeros(excess.shape, dtype=np.bool_)
-        last = self.excess_history[:, before]
+        last = self.excess_history[before % self.layout.month]  # NaN before the replay
         tolerance = self.config.recurring_tolerance
         with np.errstate(invalid="ignore"):
             similar = (excess <= tolerance * last) & (excess * tolerance >= last)
-        return (last >= self.floor) & similar
+            recurring: Bools = (last >= self.floor) & similar
+        return recurring
 
     def _accepted(self, t: int, deseasonalized: Floats) -> Bools:
         """The bucket sits at a level feedback marked as expected (up to the escalation factor)."""
@@ -667,10 +1046,23 @@ class _Replay:
         return accepted
 
     def _record(
-        self, t: int, s: _Scores, mask: Bools, action: EventAction, reason: str = ""
+        self,
+        t: int,
+        s: _Scores,
+        mask: Bools,
+        action: EventAction,
+        reason: str = "",
+        phase: int | None = None,
     ) -> None:
-        for row in np.flatnonzero(mask):
-            self.records.append(_snapshot(self.state, s, int(row), t, action, reason))
+        at = _PHASES[action] if phase is None else phase
+        if self.joined is not None:
+            mask = mask & self.joined
+        rows = np.flatnonzero(mask)
+        if rows.size:
+            records = _snapshots(self.state, s, rows, t, action, reason, at)
+            for record in records:  # now: the excess history is a ring that moves on
+                record.excess_per_day = _excess_per_day(self, record.row, t, record.opened_at)
+            self.records += records
 
     # -- learning ---------------------------------------------------------------------
 
@@ -678,16 +1070,27 @@ class _Replay:
         """Feed the bucket to the baseline: level unless frozen, sigma only when calm."""
         state = self.state
         usable = s.active & ~s.recurring
-        young = state.open & ~state.unfrozen & (t - state.opened_at < self.freeze)
+        since_open = t - state.opened_at
+        young = state.open & ~state.unfrozen & (since_open < self.freeze)
         to_level = np.flatnonzero(usable & ~young)
-        self.levels.push(to_level, s.deseasonalized[to_level], t)
+        self._push_levels(to_level, s.deseasonalized[to_level], t)
         known = usable & ~s.dormant & ~np.isnan(s.level)
-        logs = self.logs[:, t]
-        self.deviation[:, t] = np.where(known, logs - s.level, np.nan)
-        to_sigma = np.flatnonzero(known & ~state.open & (t >= self.season_start))
+        logs = self.logs[t - self.start]
+        self.deviation[t % self.layout.lookback] = np.where(known, logs - s.level, np.nan)
+        to_sigma = known & ~state.open & (t + self.age_shift >= self.season_start)
         with np.errstate(invalid="ignore"):
-            residual = logs - (s.level + self.offsets[:, t])
-        self.residuals.push(to_sigma, residual[to_sigma], t)
+            residual = logs - (s.level + s.offset)
+        self.residuals[t % self.window] = np.where(to_sigma, residual, np.nan)
+        freezing = np.flatnonzero((since_open >= 0) & (since_open < self.freeze))
+        if freezing.size:  # what feedback "expected" re-baselines on
+            at = since_open[freezing]
+            self.frozen[freezing, at] = np.where(s.active, s.deseasonalized, np.nan)[freezing]
+
+    def _push_levels(self, rows: Ints, values: Floats, at: int | Ints) -> None:
+        slots = self.level_count[rows] % self.level_size
+        self.level_values[slots, rows] = values
+        self.level_at[slots, rows] = at
+        self.level_count[rows] += 1
 
     def _apply_feedback(self, t: int) -> None:
         """Apply feedback that falls on this bucket to the incident it names."""
@@ -702,17 +1105,158 @@ class _Replay:
     def _rebaseline(self, row: int, opened: int, t: int) -> None:
         """Make the incident's level the baseline: forget older levels, keep it quiet."""
         state = self.state
-        span = np.arange(opened, t)
-        frozen = span[(span < opened + self.freeze) & self.is_complete[row, span]]
-        frozen = frozen[self.values[row, frozen] > 0]
-        deseasonalized = self.logs[row, frozen] - self.offsets[row, frozen]
-        for at, value in zip(frozen, deseasonalized, strict=True):
-            self.levels.push(np.array([row]), np.array([value]), int(at))
+        span = np.arange(min(t - opened, self.freeze))
+        frozen = self.frozen[row, span]
+        kept = ~np.isnan(frozen)
+        deseasonalized = frozen[kept]
+        for at, value in zip(opened + span[kept], deseasonalized, strict=True):
+            self._push_levels(np.array([row]), np.array([value]), int(at))
         self.history_floor[row] = opened
         state.unfrozen[row] = True
         if deseasonalized.size:
             state.suppress_level[row] = float(np.max(deseasonalized))
-            state.suppress_until[row] = t + self.config.suppress_days * self.batch.buckets_per_day
+            state.suppress_until[row] = t + self.config.suppress_days * self.per_day
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def _checkpoints(self, t: int, rows: Ints) -> list[str]:
+        """The checkpoints of `rows` just before bucket t, encoded, a chunk at a time."""
+        run = self.run_context
+        at = run.batch.start.timestamp() + (self.origin + t) * run.batch.step.total_seconds()
+        consecutive = rows.size > 0 and int(rows[-1]) - int(rows[0]) + 1 == rows.size
+        texts: list[str] = []
+        for first in range(0, rows.size, _CODEC_CHUNK):
+            part = rows[first : first + _CODEC_CHUNK]
+            select = slice(int(part[0]), int(part[-1]) + 1) if consecutive else part
+            numbers = self._pack(t, select, part)
+            numbers[_SCALARS.index("at")] = at
+            numbers[_SCALARS.index("feedback")] = run.seen[self.rows[part]]
+            texts += _encode(numbers)
+        return texts
+
+    def _pack(self, t: int, select: slice | Ints, rows: Ints) -> Floats:
+        """The checkpoint numbers of `rows` (`select` picks them) just before bucket t, a row
+        per number and a column per series (see _SCALARS; "at" and "feedback" left out)."""
+        layout, state, parts = self.layout, self.state, self.layout.parts
+
+        def since(values: Ints) -> Floats:
+            picked = values[select]
+            return np.where(picked == _NEVER, np.nan, picked - t)
+
+        out = np.empty((layout.size, rows.size))
+        shift = self.age_shift
+        scalars: dict[str, float | NDArray[np.generic]] = {
+            "at": np.nan,
+            "feedback": np.nan,
+            "config": layout.config,
+            "floor": self.floor[select],
+            "age": t + (shift if isinstance(shift, int) else shift[select]),
+            "open": state.open[select],
+            "announced": state.announced[select],
+            "muted": state.muted[select],
+            "unfrozen": state.unfrozen[select],
+            "new_spend": state.new_spend[select],
+            "ref_ratio": state.ref_ratio[select],
+            "ref_level": state.ref_level[select],
+            "peak_ratio": state.peak_ratio[select],
+            "impact": state.impact[select],
+            "expected_sum": state.expected_sum[select],
+            "calm_streak": state.calm_streak[select],
+            "fast_streak": state.fast_streak[select],
+            "elevated_streak": self.elevated_streak[select],
+            "opened_at": since(state.opened_at),
+            "closed_at": since(state.closed_at),
+            "suppress_level": state.suppress_level[select],
+            "suppress_until": since(state.suppress_until),
+            "history_floor": since(self.history_floor),
+            "last_level": self.last_level[select],
+            "residual_sigma": self.residual_sigma[select],
+        }
+        first = parts["scalars"].start
+        for i, name in enumerate(_SCALARS):
+            out[first + i] = scalars[name]
+        count = self.level_count[select]
+        levels, level_at = parts["levels"].start, parts["level_at"].start
+        for j in range(self.level_size):  # newest first
+            slot = (count - 1 - j) % self.level_size
+            filled = j < count
+            out[levels + j] = np.where(filled, self.level_values[slot, rows], np.nan)
+            out[level_at + j] = np.where(filled, self.level_at[slot, rows] - t, np.nan)
+        for name, ring in (
+            ("residuals", self.residuals),
+            ("deviations", self.deviation),
+            ("excess", self.excess_history),
+        ):
+            by_age = (t - np.arange(1, ring.shape[0] + 1)) % ring.shape[0]
+            out[parts[name]] = ring[:, select][by_age]
+        out[parts["frozen"]] = self.frozen[select].T
+        return out
+
+    def _join(self, t: int) -> None:
+        """Series whose checkpoints were taken just before bucket t start from them here."""
+        rows, numbers = self.joins[t]
+        self._restore(rows, numbers, t)
+        if self.joined is not None:
+            self.joined[rows] = True
+            if self.joined.all():
+                self.joined = None
+
+    def _restore(self, rows: Ints, numbers: Floats, t: int) -> None:
+        """Set `rows` to checkpoint numbers taken just before bucket t (as _pack makes them:
+        a row per number, a column per series)."""
+        state, parts = self.state, self.layout.parts
+        first = parts["scalars"].start
+        scalars = {name: numbers[first + i] for i, name in enumerate(_SCALARS)}
+
+        def at(name: str) -> Ints:
+            value = scalars[name]
+            return np.where(np.isnan(value), _NEVER, t + np.nan_to_num(value)).astype(np.int64)
+
+        assert not isinstance(self.age_shift, int)
+        self.age_shift[rows] = scalars["age"].astype(np.int64) - t
+        state.open[rows] = scalars["open"] != 0
+        state.announced[rows] = scalars["announced"] != 0
+        state.muted[rows] = scalars["muted"] != 0
+        state.unfrozen[rows] = scalars["unfrozen"] != 0
+        state.new_spend[rows] = scalars["new_spend"] != 0
+        state.ref_ratio[rows] = scalars["ref_ratio"]
+        state.ref_level[rows] = scalars["ref_level"]
+        state.peak_ratio[rows] = scalars["peak_ratio"]
+        state.impact[rows] = scalars["impact"]
+        state.expected_sum[rows] = scalars["expected_sum"]
+        state.calm_streak[rows] = scalars["calm_streak"]
+        state.fast_streak[rows] = scalars["fast_streak"]
+        self.elevated_streak[rows] = scalars["elevated_streak"]
+        state.opened_at[rows] = self.opened_before[rows] = at("opened_at")
+        state.closed_at[rows] = at("closed_at")
+        state.suppress_level[rows] = scalars["suppress_level"]
+        state.suppress_until[rows] = at("suppress_until")
+        self.history_floor[rows] = at("history_floor")
+        self.last_level[rows] = scalars["last_level"]
+        self.residual_sigma[rows] = scalars["residual_sigma"]
+        levels = numbers[parts["levels"]]
+        level_at = numbers[parts["level_at"]]
+        count = (~np.isnan(level_at)).sum(axis=0)  # the newest pushes, newest first
+        self.level_values[:, rows] = 0.0
+        self.level_at[:, rows] = _NEVER
+        for j in range(self.level_size):
+            kept = np.flatnonzero(j < count)
+            slot = count[kept] - 1 - j  # the oldest kept push in slot 0, as pushed
+            self.level_values[slot, rows[kept]] = levels[j, kept]
+            self.level_at[slot, rows[kept]] = t + level_at[j, kept].astype(np.int64)
+        self.level_count[rows] = count
+        every = rows.size == self.n
+        for name, ring in (
+            ("residuals", self.residuals),
+            ("deviations", self.deviation),
+            ("excess", self.excess_history),
+        ):
+            slots = (t - np.arange(1, ring.shape[0] + 1)) % ring.shape[0]
+            if every:
+                ring[slots] = numbers[parts[name]]
+            else:
+                ring[slots[:, None], rows[None, :]] = numbers[parts[name]]
+        self.frozen[rows] = numbers[parts["frozen"]].T
 
 
 class _Lifecycle:
@@ -743,25 +1287,98 @@ def _snapshot(
     state: _Lifecycle, s: _Scores, row: int, t: int, action: EventAction, reason: str = ""
 ) -> _Record:
     """One series' incident and bucket figures, as an event record."""
-    return _Record(
-        row=row,
-        t=t,
-        action=action,
-        opened_at=int(state.opened_at[row]),
-        new_spend=bool(state.new_spend[row]),
-        peak_ratio=float(state.peak_ratio[row]),
-        impact=float(state.impact[row]),
-        expected_sum=float(state.expected_sum[row]),
-        fast_streak=int(state.fast_streak[row]),
-        value=float(s.value[row]),
-        expected=float(s.expected[row]),
-        excess=float(s.excess[row]),
-        ratio=float(s.ratio[row]),
-        raw_ratio=float(s.raw_ratio[row]),
-        z=float(s.z[row]),
-        complete=bool(s.complete[row]),
-        reason=reason,
+    return _snapshots(state, s, np.array([row]), t, action, reason)[0]
+
+
+def _snapshots(
+    state: _Lifecycle,
+    s: _Scores,
+    rows: Ints,
+    t: int,
+    action: EventAction,
+    reason: str = "",
+    phase: int = 0,
+) -> list[_Record]:
+    """Some series' incident and bucket figures, as event records."""
+    columns = zip(
+        rows.tolist(),
+        state.opened_at[rows].tolist(),
+        state.new_spend[rows].tolist(),
+        state.peak_ratio[rows].tolist(),
+        state.impact[rows].tolist(),
+        state.expected_sum[rows].tolist(),
+        state.fast_streak[rows].tolist(),
+        s.value[rows].tolist(),
+        s.expected[rows].tolist(),
+        s.excess[rows].tolist(),
+        s.ratio[rows].tolist(),
+        s.raw_ratio[rows].tolist(),
+        s.z[rows].tolist(),
+        s.complete[rows].tolist(),
+        strict=True,
     )
+    return [
+        _Record(
+            row=row,
+            t=t,
+            action=action,
+            opened_at=opened_at,
+            new_spend=new_spend,
+            peak_ratio=peak_ratio,
+            impact=impact,
+            expected_sum=expected_sum,
+            fast_streak=fast_streak,
+            value=value,
+            expected=expected,
+            excess=excess,
+            ratio=ratio,
+            raw_ratio=raw_ratio,
+            z=z,
+            complete=complete,
+            reason=reason,
+            phase=phase,
+        )
+        for (
+            row,
+            opened_at,
+            new_spend,
+            peak_ratio,
+            impact,
+            expected_sum,
+            fast_streak,
+            value,
+            expected,
+            excess,
+            ratio,
+            raw_ratio,
+            z,
+            complete,
+        ) in columns
+    ]
+
+
+_MAD_TO_SIGMA = 1.4826  # MAD to the standard deviation of a normal distribution
+
+
+def _median(values: Floats, valid: Bools) -> tuple[Floats, Ints]:
+    """Medians over the first axis (time) of the valid entries, and their counts (NaN where
+    none): the mean of the two middle ones, as series.row_median."""
+    count = np.count_nonzero(valid, axis=0)
+    if values.shape[0] == 0:
+        return np.full(count.shape, np.nan), count
+    return _sorted_median(np.sort(np.where(valid, values, np.inf), axis=0), count), count
+
+
+def _sorted_median(ordered: Floats, count: Ints) -> Floats:
+    """The median of the first `count` entries of each column of `ordered` (sorted down
+    the columns), NaN where there are none."""
+    columns = np.arange(ordered.shape[1])
+    low = ordered[np.maximum(count - 1, 0) // 2, columns]
+    high = ordered[count // 2, columns]
+    with np.errstate(invalid="ignore"):
+        middle = (low + high) / 2
+    median: Floats = np.where(count > 0, middle, np.nan)
+    return median
 
 
 def _shrunk_sigma(spread: Floats, count: Ints, config: DetectorConfig) -> Floats:
@@ -770,6 +1387,19 @@ def _shrunk_sigma(spread: Floats, count: Ints, config: DetectorConfig) -> Floats
     observed = np.where(count > 0, spread, 0.0)
     pooled = (count * observed + weight * config.sigma_prior) / (count + weight)
     return np.maximum(pooled, config.sigma_floor)
+
+
+def _month_context(batch: SeriesBatch, origin: int, start: int, width: int) -> tuple[Ints, Floats]:
+    """For replay buckets from `start` (the batch's from origin + start): the replay bucket
+    of the same day of month and hour a month earlier (_NEVER: none in the batch) and the
+    days left in the month, as SeriesBatch has them."""
+    first = origin + start
+    earlier = batch.same_bucket_last_month(first)[first : origin + width]
+    previous = np.full(width, _NEVER, dtype=np.int64)
+    previous[start:] = np.where(earlier >= 0, earlier - origin, _NEVER)
+    left = np.zeros(width)
+    left[start:] = batch.days_left_in_month(first)[first : origin + width]
+    return previous, left
 
 
 # ---------------------------------------------------------------------------------------
@@ -781,32 +1411,36 @@ def _feedback_rows(
 ) -> list[_Note]:
     """Feedback placed on the batch's axis, for incidents that start inside it."""
     notes = []
-    rows = {key: row for row, key in enumerate(batch.keys)}
+    rows: dict[SeriesKey, int] | None = None
     for key, state in states.items():
-        for feedback in state.feedback:
+        if not state.feedback:
+            continue
+        rows = rows if rows is not None else {k: row for row, k in enumerate(batch.keys)}
+        for index, feedback in enumerate(state.feedback):
             opened = batch.index_of(feedback.incident_opened_at)
             given = max(opened + 1, -((batch.start - feedback.given_at) // batch.step))
             if key in rows and 0 <= opened < limit:
-                notes.append(_Note(rows[key], int(min(given, limit - 1)), opened, feedback.kind))
+                t = int(min(given, limit - 1))
+                notes.append(_Note(rows[key], t, opened, feedback.kind, index))
     return notes
 
 
-def _event(replayed: _Replay, record: _Record) -> DetectorEvent:
+def _event(replay: _Replay, record: _Record) -> DetectorEvent:
     """A replay record as a DetectorEvent with §4.4 impact and severity."""
-    batch, row, t = replayed.batch, record.row, record.t
-    per_day = _excess_per_day(replayed, row, t, record.opened_at)
-    projected = per_day * float(replayed.days_left[t])
+    run, row, t = replay.run_context, record.row, record.t
+    per_day = record.excess_per_day
+    projected = per_day * float(replay.days_left[t])
     impact_pct = None
     if not record.new_spend and record.expected_sum > 0:
         impact_pct = round(100 * record.impact / record.expected_sum, 1)
     severity = Severity.INFO
     if record.action is not EventAction.RESOLVE:
-        severity = _severity(replayed, row, record, projected, per_day)
+        severity = _severity(replay, row, record, projected, per_day)
     return DetectorEvent(
-        key=batch.keys[row],
+        key=run.batch.keys[int(replay.rows[row])],
         action=record.action,
-        at=batch.bucket_start(t),
-        incident_opened_at=batch.bucket_start(record.opened_at),
+        at=replay.bucket_start(t),
+        incident_opened_at=replay.bucket_start(record.opened_at),
         kind=IncidentKind.NEW_SPEND if record.new_spend else IncidentKind.SPIKE,
         observed=to_cents(record.value),
         expected=to_cents(record.expected),
@@ -824,21 +1458,27 @@ def _event(replayed: _Replay, record: _Record) -> DetectorEvent:
     )
 
 
-def _excess_per_day(replayed: _Replay, row: int, t: int, opened_at: int) -> float:
-    """The incident's current excess per day: the mean over its last day of active buckets."""
-    per_day = replayed.batch.buckets_per_day
+def _excess_per_day(replay: _Replay, row: int, t: int, opened_at: int) -> float:
+    """The incident's current excess per day: the mean over its last day of active buckets
+    (bucket t is the replay's latest: the excess ring holds the month before it)."""
+    per_day, month = replay.per_day, replay.layout.month
     start = max(opened_at, t - per_day + 1)
-    active = replayed.values[row, start : t + 1] > 0
-    excess = replayed.excess_history[row, start : t + 1][active]
+    if start == t:  # one bucket (daily): no arrays
+        value = float(replay.values[t, row])
+        return (
+            max(0.0, float(replay.excess_history[t % month, row]) * per_day) if value > 0 else 0.0
+        )
+    active = replay.values[start : t + 1, row] > 0
+    excess = replay.excess_history[np.arange(start, t + 1) % month, row][active]
     return max(0.0, float(excess.mean()) * per_day) if excess.size else 0.0
 
 
 def _severity(
-    replayed: _Replay, row: int, record: _Record, projected: float, per_day: float
+    replay: _Replay, row: int, record: _Record, projected: float, per_day: float
 ) -> Severity:
     """§4.4 tiers: both an absolute and, when a budget is known, a relative gate."""
-    config = replayed.config
-    budget = float(replayed.budget[row])
+    config = replay.config
+    budget = float(replay.budget[row])
     has_budget = not np.isnan(budget)
     runaway = record.fast_streak >= config.runaway_sustain_buckets
     if (
@@ -854,38 +1494,51 @@ def _severity(
     return Severity.INFO
 
 
-def _reconcile(
-    batch: SeriesBatch,
-    replayed: _Replay,
-    states: Mapping[SeriesKey, SeriesState],
-    config: DetectorConfig,
-) -> list[DetectorEvent]:
+_NO_STATE = SeriesState()
+
+
+def _records(run: _Run) -> list[tuple[_Replay, _Record]]:
+    """Every replay's records, in the order one replay of every series makes them."""
+    found = [(replay, record) for replay in run.replays for record in replay.records]
+    if len(run.replays) > 1:
+        found.sort(
+            key=lambda pair: (
+                pair[0].origin + pair[1].t,
+                pair[1].phase,
+                int(pair[0].rows[pair[1].row]),
+            )
+        )
+    return found
+
+
+def _reconcile(run: _Run, states: Mapping[SeriesKey, SeriesState]) -> list[DetectorEvent]:
     """Events new since each series' state, plus late opens and restated resolves."""
-    window = timedelta(days=config.restate_days)
+    batch = run.batch
+    window = timedelta(days=run.config.restate_days)
     events: list[DetectorEvent] = []
-    for record in replayed.records:
-        key = batch.keys[record.row]
-        state = states.get(key, SeriesState())
-        at = batch.bucket_start(record.t)
+    for replay, record in _records(run):
+        key = batch.keys[int(replay.rows[record.row])]
+        state = states.get(key, _NO_STATE)
+        at = replay.bucket_start(record.t)
         through = state.evaluated_through
         if through is None or at > through:
-            if not _already_told(state, record, batch):
-                events.append(_event(replayed, record))
+            if not _already_told(state, record, replay):
+                events.append(_event(replay, record))
         elif (
             record.action is EventAction.OPEN
             and at > through - window
-            and not _already_announced(state, batch.bucket_start(record.opened_at))
+            and not _already_announced(state, replay.bucket_start(record.opened_at))
         ):
-            events.append(_event(replayed, record))
+            events.append(_event(replay, record))
     resolved = {(e.key, e.incident_opened_at) for e in events if e.action is EventAction.RESOLVE}
-    events += _restated(batch, replayed, states, resolved)
+    events += _restated(run, states, resolved)
     return events
 
 
-def _already_told(state: SeriesState, record: _Record, batch: SeriesBatch) -> bool:
+def _already_told(state: SeriesState, record: _Record, replay: _Replay) -> bool:
     """A re-evaluated incomplete bucket repeats an open or escalation already posted."""
     incident = state.incident
-    if incident is None or incident.opened_at != batch.bucket_start(record.opened_at):
+    if incident is None or incident.opened_at != replay.bucket_start(record.opened_at):
         return False
     if record.action is EventAction.OPEN:
         return incident.announced
@@ -903,69 +1556,115 @@ def _already_announced(state: SeriesState, opened_at: datetime) -> bool:
 
 
 def _restated(
-    batch: SeriesBatch,
-    replayed: _Replay,
+    run: _Run,
     states: Mapping[SeriesKey, SeriesState],
     resolved: set[tuple[SeriesKey, datetime]],
 ) -> list[DetectorEvent]:
     """Resolve incidents the caller holds open that the replay no longer has open."""
-    lifecycle, last = replayed.state, replayed.last_scores
+    batch = run.batch
     events: list[DetectorEvent] = []
-    if last is None:
+    if run.limit == 0:
         return events
-    rows = {key: row for row, key in enumerate(batch.keys)}
+    rows: dict[SeriesKey, int] | None = None
     for key, state in states.items():
         incident = state.incident
-        if incident is None or not incident.announced or key not in rows:
+        if incident is None or not incident.announced:
             continue
-        row, opened = rows[key], batch.index_of(incident.opened_at)
+        rows = rows if rows is not None else {k: row for row, k in enumerate(batch.keys)}
+        if key not in rows:
+            continue
+        replay, row = _replay_of(run, rows[key])
+        last, lifecycle = replay.last_scores, replay.state
+        if last is None:
+            continue
+        opened = batch.index_of(incident.opened_at) - replay.origin
         still_open = bool(lifecycle.open[row]) and int(lifecycle.opened_at[row]) == opened
         if still_open or (key, incident.opened_at) in resolved:
             continue
+        known = (row, opened) in replay.incidents or int(replay.opened_before[row]) == opened
         record = replace(
-            _snapshot(lifecycle, last, row, replayed.limit - 1, EventAction.RESOLVE),
+            _snapshot(lifecycle, last, row, replay.width - 1, EventAction.RESOLVE),
             opened_at=opened,
             new_spend=incident.kind is IncidentKind.NEW_SPEND,
             peak_ratio=incident.peak_ratio,
             impact=float(incident.impact_so_far),
             expected_sum=0.0,
             fast_streak=0,
-            reason="recovered" if (row, opened) in replayed.incidents else "restated",
+            reason="recovered" if known else "restated",
         )
-        events.append(_event(replayed, record))
+        record.excess_per_day = _excess_per_day(replay, row, record.t, opened)
+        events.append(_event(replay, record))
     return events
 
 
-def _next_states(
-    batch: SeriesBatch,
-    replayed: _Replay,
-    complete: Ints,
-    states: Mapping[SeriesKey, SeriesState],
-) -> dict[SeriesKey, SeriesState]:
-    """The state to keep per series: the open incident, last close, and live feedback."""
-    lifecycle = replayed.state
-    through = np.minimum(complete, replayed.limit) - 1
-    kept: dict[SeriesKey, SeriesState] = {}
-    for row, key in enumerate(batch.keys):
-        incident = None
-        if lifecycle.open[row]:
-            incident = IncidentState(
-                opened_at=batch.bucket_start(int(lifecycle.opened_at[row])),
-                kind=IncidentKind.NEW_SPEND if lifecycle.new_spend[row] else IncidentKind.SPIKE,
-                announced=bool(lifecycle.announced[row]),
-                last_announced_ratio=float(lifecycle.ref_ratio[row]),
-                peak_ratio=float(lifecycle.peak_ratio[row]),
-                impact_so_far=to_cents(float(lifecycle.impact[row])),
-            )
-        closed = int(lifecycle.closed_at[row])
-        previous = states.get(key, SeriesState())
-        kept[key] = SeriesState(
-            evaluated_through=batch.bucket_start(int(through[row])) if through[row] >= 0 else None,
-            incident=incident,
-            closed_at=batch.bucket_start(closed) if closed >= 0 else None,
-            feedback=_live_feedback(previous.feedback, batch.start),
+def _replay_of(run: _Run, row: int) -> tuple[_Replay, int]:
+    """The replay that ran a batch row, and the row's place in it."""
+    for replay in run.replays:
+        place = int(np.searchsorted(replay.rows, row))
+        if place < replay.rows.size and replay.rows[place] == row:
+            return replay, place
+    raise KeyError(row)
+
+
+def _next_states(run: _Run) -> dict[SeriesKey, SeriesState]:
+    """The state to keep per series: the open incident, last close, live feedback, and the
+    checkpoint the next run resumes from."""
+    batch, n = run.batch, run.batch.n_series
+    is_open = np.zeros(n, dtype=np.bool_)
+    closed = np.full(n, _NEVER, dtype=np.int64)
+    packed: list[str | None] = [None] * n
+    for replay in run.replays:
+        lifecycle, rows, origin = replay.state, replay.rows, replay.origin
+        is_open[rows] = lifecycle.open
+        closed[rows] = np.where(lifecycle.closed_at == _NEVER, _NEVER, lifecycle.closed_at + origin)
+        for taken, texts in replay.captured:
+            for row, text in zip(rows[taken].tolist(), texts, strict=True):
+                packed[row] = text
+    through = np.minimum(run.complete, run.limit) - 1
+    incidents: list[IncidentState | None] = [None] * n
+    for row in np.flatnonzero(is_open).tolist():
+        incidents[row] = _incident_state(run, row)
+    notes: list[tuple[Feedback, ...]] = [()] * n
+    for row, live in run.feedback.items():
+        notes[row] = live
+    return dict(
+        zip(
+            batch.keys,
+            map(
+                SeriesState,
+                _moments(run, through, through < 0),
+                incidents,
+                _moments(run, closed, closed == _NEVER),
+                notes,
+                packed,
+            ),
+            strict=True,
         )
-    return kept
+    )
+
+
+def _moments(run: _Run, index: Ints, none: Bools) -> list[datetime | None]:
+    """Bucket starts of batch indexes (None where `none`): few distinct ones, many series."""
+    found: dict[int, datetime | None] = {}
+    for value in np.unique(index[~none]).tolist():
+        found[value] = run.bucket_start(value)
+    missing = _NEVER if none.any() else None
+    if missing is not None:
+        found[missing] = None
+    return [found[i] for i in np.where(none, _NEVER, index).tolist()]
+
+
+def _incident_state(run: _Run, row: int) -> IncidentState:
+    replay, place = _replay_of(run, row)
+    lifecycle = replay.state
+    return IncidentState(
+        opened_at=replay.bucket_start(int(lifecycle.opened_at[place])),
+        kind=IncidentKind.NEW_SPEND if lifecycle.new_spend[place] else IncidentKind.SPIKE,
+        announced=bool(lifecycle.announced[place]),
+        last_announced_ratio=float(lifecycle.ref_ratio[place]),
+        peak_ratio=float(lifecycle.peak_ratio[place]),
+        impact_so_far=to_cents(float(lifecycle.impact[place])),
+    )
 
 
 def _live_feedback(feedback: Iterable[Feedback], start: datetime) -> tuple[Feedback, ...]:

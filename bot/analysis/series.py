@@ -125,11 +125,13 @@ class SeriesBatch:
         _require_utc(at)
         return (at - self.start) // self.step
 
-    def same_bucket_last_month(self) -> Ints:
-        """For each bucket, the index of the same day of month and hour a month earlier, or
-        -1 (before the batch, or no such day: there is no 31 February)."""
+    def same_bucket_last_month(self, first: int = 0) -> Ints:
+        """For each bucket (from `first` on; -1 before), the index of the same day of month
+        and hour a month earlier, or -1 (before the batch, or no such day: there is no 31
+        February)."""
         found = np.full(self.n_buckets, -1, dtype=np.int64)
-        for t, at in enumerate(self.bucket_starts()):
+        for t in range(max(first, 0), self.n_buckets):
+            at = self.bucket_start(t)
             year, month = (at.year, at.month - 1) if at.month > 1 else (at.year - 1, 12)
             try:
                 earlier = self.index_of(at.replace(year=year, month=month))
@@ -138,10 +140,12 @@ class SeriesBatch:
             found[t] = max(earlier, -1)
         return found
 
-    def days_left_in_month(self) -> Floats:
-        """Days from each bucket's start to the end of its month (the bucket's day counts)."""
+    def days_left_in_month(self, first: int = 0) -> Floats:
+        """Days from each bucket's start (from `first` on; 0 before) to the end of its month
+        (the bucket's day counts)."""
         left = np.zeros(self.n_buckets)
-        for t, at in enumerate(self.bucket_starts()):
+        for t in range(max(first, 0), self.n_buckets):
+            at = self.bucket_start(t)
             year, month = (at.year, at.month + 1) if at.month < 12 else (at.year + 1, 1)
             left[t] = (at.replace(year=year, month=month, day=1, hour=0) - at) / timedelta(days=1)
         return left

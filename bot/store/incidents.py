@@ -402,6 +402,7 @@ def state_to_json(state: SeriesState) -> dict[str, Any]:
             [f.kind.value, f.incident_opened_at.isoformat(), f.given_at.isoformat()]
             for f in state.feedback
         ],
+        "checkpoint": state.checkpoint,
     }
 
 
@@ -423,7 +424,13 @@ def state_from_json(data: Mapping[str, Any]) -> SeriesState:
         Feedback(FeedbackKind(kind), datetime.fromisoformat(opened), datetime.fromisoformat(given))
         for kind, opened, given in data["feedback"]
     )
-    return SeriesState(_parsed(data["through"]), incident, _parsed(data["closed"]), feedback)
+    return SeriesState(
+        _parsed(data["through"]),
+        incident,
+        _parsed(data["closed"]),
+        feedback,
+        data.get("checkpoint"),  # absent from states kept before checkpoints: a full replay
+    )
 
 
 def _budget_to_json(state: BudgetState) -> dict[str, Any]:

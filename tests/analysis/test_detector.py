@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from bot.analysis.detector import (
+    DEFAULT_CONFIG,
     DetectorEvent,
     Evaluation,
     EventAction,
@@ -22,6 +25,7 @@ from bot.analysis.detector import (
     fold_hierarchy,
 )
 from bot.analysis.series import SeriesBatch, SeriesKey, combine, parents_of
+from bot.store.incidents import state_from_json, state_to_json
 from tests.analysis.corpus import diurnal_shares, generate_corpus
 from tests.analysis.score import score_corpus
 
@@ -237,6 +241,119 @@ def test_incremental_runs_report_what_one_run_reports() -> None:
     assert daily == once
 
 
+def _persisted(states: Mapping[SeriesKey, SeriesState]) -> dict[SeriesKey, SeriesState]:
+    """States as the detect job keeps them: through JSON and back."""
+    return {
+        key: state_from_json(json.loads(json.dumps(state_to_json(state))))
+        for key, state in states.items()
+    }
+
+
+def _without_checkpoints(states: Mapping[SeriesKey, SeriesState]) -> dict[SeriesKey, SeriesState]:
+    return {key: replace(state, checkpoint=None) for key, state in states.items()}
+
+
+def _resume_runs(batch: SeriesBatch, nows: Sequence[datetime], seed: int) -> list[DetectorEvent]:
+    """Run at each `now` from the previous run's persisted states, with feedback on the first
+    alert of each series and data restated within the window now and then; every run must
+    report, and keep, exactly what a full replay from the batch start does."""
+    rng = np.random.default_rng(seed)
+    values = np.array(batch.values)
+    states: dict[SeriesKey, SeriesState] = {}
+    told: set[SeriesKey] = set()
+    events: list[DetectorEvent] = []
+    for run, now in enumerate(nows):
+        if run % 4 == 3:  # restate the last complete bucket(s) of some series, up or down
+            last = np.minimum(batch.complete_through, batch.index_of(now)) - 1
+            for row in rng.choice(batch.n_series, size=max(1, batch.n_series // 3), replace=False):
+                values[row, last[row] - rng.integers(0, 2)] *= rng.choice([0.2, 6.0])
+            batch = SeriesBatch(
+                batch.keys, batch.start, batch.bucket_hours, values, batch.complete_through
+            )
+        resumed = evaluate(batch, states, now)
+        replayed = evaluate(batch, _without_checkpoints(states), now)
+        assert resumed.events == replayed.events
+        assert resumed.states == replayed.states  # checkpoints too: the same replay state
+        events += resumed.events
+        states = _persisted(resumed.states)
+        for event in _actions(resumed.events, EventAction.OPEN):
+            state = states[event.key]
+            if event.key not in told and state.incident is not None:
+                kind = FeedbackKind.EXPECTED if len(told) % 2 else FeedbackKind.NOT_ANOMALY
+                states[event.key] = state.with_feedback(kind, now)
+                told.add(event.key)
+    assert all(state.checkpoint is not None for state in states.values())
+    # a resumed run reads the batch from its checkpoint's windows on, not from the start
+    first_read = (
+        int(np.min(batch.complete_through)) - 2 * batch.buckets_per_day - 28 * batch.buckets_per_day
+    )
+    scrambled = np.array(values)
+    scrambled[:, : first_read - 1] = rng.uniform(0, 1e4, (batch.n_series, first_read - 1))
+    again = SeriesBatch(
+        batch.keys, batch.start, batch.bucket_hours, scrambled, batch.complete_through
+    )
+    assert evaluate(again, states, nows[-1]) == evaluate(batch, states, nows[-1])
+    return events
+
+
+def test_resumed_daily_runs_report_and_keep_what_a_full_replay_does() -> None:
+    corpus = generate_corpus(7, n_daily=12, n_hourly=0)
+    daily = corpus.batch(24)  # incidents, and series whose data ends on different days
+    cadence = np.cumsum(np.tile([1, 3, 4], 40))  # daily runs, some days missed
+    days = [daily.bucket_start(30 + int(d)) for d in cadence if 30 + d <= daily.n_buckets]
+    events = _resume_runs(daily, days, seed=1)
+    assert {EventAction.OPEN, EventAction.UPDATE, EventAction.RESOLVE} <= {e.action for e in events}
+    assert any(e.reason == "restated" for e in events)
+
+
+def test_resumed_hourly_runs_report_and_keep_what_a_full_replay_does() -> None:
+    full = generate_corpus(7, n_daily=0, n_hourly=2).batch(1)
+    span = 40 * 24
+    hourly = SeriesBatch(
+        full.keys, full.start, 1, full.values[:, :span], np.minimum(full.complete_through, span)
+    )
+    hours = [hourly.bucket_start(h) for h in range(span - 65, span + 1, 13)]
+    assert _resume_runs(hourly, hours, seed=2)
+
+
+def test_resumed_runs_on_a_sliding_batch_report_what_one_long_batch_does() -> None:
+    full = generate_corpus(7, n_daily=12, n_hourly=0).batch(24)
+
+    def days(first: int, end: int) -> SeriesBatch:
+        through = np.clip(full.complete_through - first, 0, end - first)
+        return SeriesBatch(
+            full.keys, full.bucket_start(first), 24, full.values[:, first:end], through
+        )
+
+    def runs(first_of: Callable[[int], int]) -> list[DetectorEvent]:
+        states: dict[SeriesKey, SeriesState] = {}
+        events: list[DetectorEvent] = []
+        for end in range(60, full.n_buckets + 1, 3):
+            batch = days(first_of(end), end)
+            evaluation = evaluate(batch, states, batch.bucket_start(batch.n_buckets))
+            events += evaluation.events
+            states = _persisted(evaluation.states)
+        return events
+
+    sliding = runs(lambda end: max(0, end - 90))  # as the detect job reads: the last 90 days
+    assert sliding == runs(lambda end: 0)
+    assert _actions(sliding, EventAction.OPEN)
+
+
+def test_a_checkpoint_made_under_other_floors_or_thresholds_is_not_resumed_from() -> None:
+    batch = generate_corpus(7, n_daily=12, n_hourly=0).batch(24)
+    day = batch.bucket_start(110)
+    states = evaluate(batch, {}, day).states
+    later = day + timedelta(days=1)
+    floors = np.full(batch.n_series, 10.0)
+    floors[::2] = 1e4  # half the series got a (much) higher team floor
+    stricter = replace(DEFAULT_CONFIG, z_open=3.5)
+    for config, run_floors in ((DEFAULT_CONFIG, floors), (stricter, None)):
+        resumed = evaluate(batch, states, later, config, floors=run_floors)
+        replayed = evaluate(batch, _without_checkpoints(states), later, config, floors=run_floors)
+        assert resumed == replayed
+
+
 def test_restated_down_resolves_the_alert_as_restated() -> None:
     values = _noisy(100, 40)
     values[38] = 2000.0
@@ -265,6 +382,15 @@ def test_impact_figures_follow_the_incident() -> None:
     assert update.impact_pct == pytest.approx(500, rel=0.05)
     days_left = 31 - _day(HISTORY_DAYS + 1).day + 1  # April 5 through 30
     assert float(update.projected_impact) == pytest.approx(500 * days_left, rel=0.05)
+
+
+def test_impact_figures_of_old_events_are_those_of_their_day() -> None:
+    values = _noisy(100, 120, 0.01)
+    values[[HISTORY_DAYS, HISTORY_DAYS + 1]] = 600  # months before the batch ends
+    update = _actions(_run(_batch(values)).events, EventAction.UPDATE)[0]
+    days_left = 31 - _day(HISTORY_DAYS + 1).day + 1  # April 5 through 30
+    assert float(update.projected_impact) == pytest.approx(500 * days_left, rel=0.05)
+    assert update.severity is Severity.CRITICAL
 
 
 def test_severity_tiers_use_the_budget_when_given() -> None:
