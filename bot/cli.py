@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_ingest(sub)
     _add_report(sub)
+    _add_export(sub)
     _add_db(sub)
     _add_prices(sub)
     _add_status(sub)
@@ -112,6 +113,23 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("words", nargs="*", help="the question (run `aispend report help`)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "export",
+        commands.export,
+        "a period's spend as CSV by team or cost center, or in the FinOps FOCUS layout",
+        "Write a period's spend (default: last month) as CSV with exact costs: one row per "
+        "team (or cost center, from aispend.toml) and provider and model, or with --focus one "
+        "row per day, provider, model, project and team in FOCUS columns for finance tools.",
+    )
+    p.add_argument("words", nargs="*", metavar="PERIOD", help="e.g. 2026-10 (default last month)")
+    p.add_argument("--by", choices=["team", "cost-center"], default="team")
+    p.add_argument("--focus", action="store_true", help="FinOps FOCUS columns")
+    p.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
 
 

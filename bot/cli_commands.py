@@ -14,7 +14,7 @@ from typing import BinaryIO
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 
-from bot import render
+from bot import exports, render
 from bot.analysis.detector import FeedbackKind
 from bot.answers import answer_text, days_label, runways
 from bot.clock import SystemClock
@@ -47,6 +47,7 @@ from bot.store.coding_tools import developer_totals
 from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
 from bot.store.freshness import list_source_states
 from bot.store.incidents import give_feedback, open_incidents
+from bot.store.names import load_names
 
 SHOWN_BAD_LINES = 50
 
@@ -180,6 +181,32 @@ def report(args: argparse.Namespace) -> int:
     with engine.connect() as connection:
         text = answer_text(connection, command, _today(), args.format)
     print(text)
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    words = ["export", *args.words, *(["focus"] if args.focus else [])]
+    if args.by == "cost-center":
+        words.append("cost-center")
+    request = exports.parse_export(" ".join(words))
+    period = resolve_period(request.period, _today())
+    settings = _settings()
+    team_file = load_team_file(settings.aispend_config)
+    engine = _engine(args, settings)
+    require_current(engine)
+    with engine.connect() as connection:
+        usage = queries.daily_usage(connection, exports.export_query(period))
+        rows = exports.export_rows(usage, team_file, load_names(connection))
+    built = exports.build_export(rows, period, request)
+    if not args.output:
+        sys.stdout.write(built.content)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            out.write(built.content)
+    except OSError as e:
+        raise UsageError(f"cannot write {args.output}: {e.strerror}") from e
+    print(f"wrote {built.rows:,} rows ({built.title}) to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -416,8 +416,8 @@ def test_budget_set_tells_an_admin_the_entry_to_add_and_stores_nothing(served):
 
 
 def test_a_verb_slack_does_not_answer_yet_says_so(served):
-    _, _, url = served.command("export")
-    assert '"export" is not in Slack yet' in _posts(served.slack, url)[0].body["text"]
+    _, _, url = served.command("subs")
+    assert '"subs" is not in Slack yet' in _posts(served.slack, url)[0].body["text"]
 
 
 # -- construction ----------------------------------------------------------------------------
