@@ -1,10 +1,12 @@
-"""python -m bench ingest|query|price [--events N] | collect [--days N] | detect [--series N]"""
+"""python -m bench ingest|query|price|slack [--events N] | collect [--days N] | detect [--series N]
+
+`slack` takes --concurrent and --rounds too."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import collect, detect, ingest, pricing, query
+from bench import collect, detect, ingest, pricing, query, slack
 
 
 def main() -> None:
@@ -16,6 +18,7 @@ def main() -> None:
         ("price", pricing, 1_000_000),
         ("collect", collect, None),
         ("detect", detect, None),
+        ("slack", slack, 10_000_000),
     ):
         p = sub.add_parser(name, help=module.__doc__)
         if default is not None:

@@ -710,3 +710,21 @@ def test_fifty_commands_at_once_are_all_acknowledged_and_answered(served):
     assert [(status, body) for status, body, _ in answers] == [(200, "")] * len(bodies)
     for _, url in bodies:
         assert _posts(served.slack, url)[0].status == 200
+
+
+@pytest.mark.parametrize("served", [True, False], indirect=True)
+def test_a_failure_after_the_ack_keeps_the_200_and_tells_the_asker(served: Served) -> None:
+    served.context.background.shutdown(wait=True)  # handing over now fails, after ack()
+    status, body, url = served.command("week")
+    assert (status, body) == (200, "")
+    (post,) = _posts(served.slack, url)
+    assert "failed on our side" in json.dumps(post.body)
+
+
+@pytest.mark.parametrize("served", [True, False], indirect=True)
+def test_an_event_that_fails_is_still_acknowledged(served: Served) -> None:
+    """Else Slack retries the event."""
+    served.context.background.shutdown(wait=True)
+    event = {"type": "app_home_opened", "user": served.owner.id, "channel": "D0", "tab": "home"}
+    status, _, _ = served.post(_event_body(event), content_type="application/json")
+    assert status == 200
