@@ -231,7 +231,7 @@ def _load_billed(demo: _Demo, collectors: list[Collector], providers: SimulatedP
     collected = demo.collect(collectors, window)
     direct = demo.write(_direct(generate_cost_lines(spec), demo.now.date()))
     _say(
-        f"  1/4 collected {collected:,} cost and usage lines from the OpenAI, Anthropic, "
+        f"  1/5 collected {collected:,} cost and usage lines from the OpenAI, Anthropic, "
         f"OpenRouter and DeepSeek simulators in {providers.requests:,} HTTP requests; "
         f"{direct:,} billed lines loaded directly (Bedrock, Google, and OpenRouter days "
         "older than its API keeps)"
@@ -260,7 +260,7 @@ def _load_events(demo: _Demo) -> None:
             )
         took = time.perf_counter() - started
     _say(
-        f"  2/4 request events from apps: {report.stored:,} of {count:,} stored "
+        f"  2/5 request events from apps: {report.stored:,} of {count:,} stored "
         f"({report.stored / took:,.0f}/s), {report.unpriced:,} with no known price"
     )
 
@@ -272,7 +272,7 @@ def _restate(demo: _Demo, collectors: list[Collector], providers: SimulatedProvi
     demo.write(_direct(generate_cost_lines(demo.spec, revision=1), demo.now.date()))
     after = _billed_total(demo.engine, demo.spec)
     _say(
-        f"  3/4 providers restated their last 3 days and the hourly run pulled them again: "
+        f"  3/5 providers restated their last 3 days and the hourly run pulled them again: "
         f"billed total {format_usd(before)} -> {format_usd(after)} (replaced, not added)"
     )
 
@@ -281,7 +281,7 @@ def _load_estimates(demo: _Demo) -> None:
     lines = [x for x in generate_estimated_lines(demo.spec) if x.provider not in SIMULATED]
     demo.write(lines)
     _say(
-        "  4/4 today's hourly usage, priced as estimates until billed: from the OpenAI and "
+        "  4/5 today's hourly usage, priced as estimates until billed: from the OpenAI and "
         f"Anthropic usage reports, and {len(lines):,} lines of the cloud providers"
     )
 
