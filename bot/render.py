@@ -12,7 +12,7 @@ from decimal import Decimal
 from bot.analysis.runway import Runway
 from bot.domain import Origin, SpendQuery, SpendReport, SpendRow
 from bot.jobs.detect import DetectReport
-from bot.jobs.outlook import MonthOutlook, ScopeForecast
+from bot.jobs.outlook import MonthOutlook
 from bot.money import format_usd
 from bot.pricing import RATE_PER_MTOK, Rates
 from bot.store.coding_tools import DeveloperTotal
@@ -290,7 +290,7 @@ def outlook_text(outlook: MonthOutlook) -> str:
                 f"{format_usd(f.low)}-{format_usd(f.high)}",
                 format_usd(f.run_rate),
                 "-" if s.budget is None else format_usd(s.budget),
-                _budget_words(s),
+                s.verdict(),
             ]
         )
     lines = [f"Month-end forecast, {month} (as of {_moment(outlook.as_of)})", ""]
@@ -310,19 +310,6 @@ def outlook_text(outlook: MonthOutlook) -> str:
             for s in outlook.spikes
         ]
     return "\n".join(lines)
-
-
-def _budget_words(s: ScopeForecast) -> str:
-    if s.budget is None:
-        return ""
-    if s.forecast.point <= s.budget:
-        return "on track"
-    words = "over budget"
-    if s.runs_out is not None:
-        words += f", spent by {s.runs_out}"
-    if s.cut_per_day is not None:
-        words += f"; cut {format_usd(s.cut_per_day)}/day to land on it"
-    return words
 
 
 def runway_table(runways: Sequence[Runway]) -> str:

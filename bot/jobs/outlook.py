@@ -28,6 +28,7 @@ from bot.analysis.forecast import (
 from bot.analysis.levels import describe, filters_of
 from bot.config import TeamFile
 from bot.domain import DateRange, Dimension, Filter, SpendQuery
+from bot.money import format_usd
 from bot.store import queries
 from bot.store.incidents import open_incidents
 from bot.store.models import RollupDayCore, table_of
@@ -42,6 +43,20 @@ class ScopeForecast:
     budget: Decimal | None = None
     runs_out: date | None = None  # the day the budget is spent at the run rate
     cut_per_day: Decimal | None = None  # what a day must cost less to land on budget
+
+    def verdict(self) -> str:
+        """On track, or over budget with the day it is spent and the daily cut; "" without a
+        budget."""
+        if self.budget is None:
+            return ""
+        if self.forecast.point <= self.budget:
+            return "on track"
+        words = "over budget"
+        if self.runs_out is not None:
+            words += f", spent by {self.runs_out}"
+        if self.cut_per_day is not None:
+            words += f"; cut {format_usd(self.cut_per_day)}/day to land on it"
+        return words
 
 
 @dataclass(frozen=True, slots=True)

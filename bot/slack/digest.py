@@ -148,7 +148,7 @@ def _month_words(s: ScopeForecast) -> str:
     )
     if s.budget is not None:
         icon = ":white_check_mark:" if f.point <= s.budget else ":warning:"
-        words += f" · {icon} {phrases.budget_words(s)}"
+        words += f" · {icon} {s.verdict()}"
     return words
 
 

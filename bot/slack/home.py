@@ -91,7 +91,7 @@ def _total_words(s: ScopeForecast) -> str:
     )
     if s.budget is not None:
         icon = ":white_check_mark:" if f.point <= s.budget else ":warning:"
-        words += f"\nBudget {usd(s.budget)}: {icon} {phrases.budget_words(s)}"
+        words += f"\nBudget {usd(s.budget)}: {icon} {s.verdict()}"
     return words
 
 

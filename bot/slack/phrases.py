@@ -164,20 +164,6 @@ def runway_line(r: Runway) -> str:
     return f"{icon}*{name(b.source)}*: {amount} left at {usd(r.daily_spend)}/day: {lasts}"
 
 
-def budget_words(s: ScopeForecast) -> str:
-    """bot.render's verdict: on track, or over budget with the day it is spent and the cut."""
-    if s.budget is None:
-        return ""
-    if s.forecast.point <= s.budget:
-        return "on track"
-    words = "over budget"
-    if s.runs_out is not None:
-        words += f", spent by {s.runs_out}"
-    if s.cut_per_day is not None:
-        words += f"; cut {usd(s.cut_per_day)}/day to land on it"
-    return words
-
-
 def forecast_line(s: ScopeForecast) -> str:
     """*all spend*: $1,204.00 so far, *$2,950.00* by month end ($2,700.00-$3,300.00) ..."""
     f = s.forecast
@@ -187,7 +173,7 @@ def forecast_line(s: ScopeForecast) -> str:
     ]
     if s.budget is not None:
         icon = ":white_check_mark:" if f.point <= s.budget else ":warning:"
-        words.append(f"budget {usd(s.budget)}: {icon} {budget_words(s)}")
+        words.append(f"budget {usd(s.budget)}: {icon} {s.verdict()}")
     return " · ".join(words)
 
 

@@ -272,18 +272,23 @@ def give_feedback(
         .where(_INCIDENT.c.id == incident_id)
         .values(feedback=kind.value, feedback_by=by, feedback_at=at, updated_at=at)
     )
-    connection.execute(
-        insert(_EVENT).values(
-            incident_id=incident_id,
-            at=at,
-            action="feedback",
-            severity=incident.severity,
-            summary=f"{by or 'someone'} marked it {kind.value.replace('_', ' ')}",
-        )
-    )
+    _press(connection, incident, at, f"{by or 'someone'} marked it {kind.value.replace('_', ' ')}")
     found = get_incident(connection, incident_id)
     assert found is not None
     return found
+
+
+def _press(connection: Connection, incident: IncidentView, at: datetime, summary: str) -> None:
+    """Append a press on the incident's Slack root to its events."""
+    connection.execute(
+        insert(_EVENT).values(
+            incident_id=incident.id,
+            at=at,
+            action="feedback",
+            severity=incident.severity,
+            summary=summary,
+        )
+    )
 
 
 FEEDBACK_PRESSES = {"expected": FeedbackKind.EXPECTED, "not_anomaly": FeedbackKind.NOT_ANOMALY}
@@ -308,15 +313,7 @@ def handle(
     if how in FEEDBACK_PRESSES and incident.cadence in ("daily", "hourly"):
         give_feedback(connection, incident_id, FEEDBACK_PRESSES[how], by, at)
     else:
-        connection.execute(
-            insert(_EVENT).values(
-                incident_id=incident_id,
-                at=at,
-                action="feedback",
-                severity=incident.severity,
-                summary=f"{by or 'someone'} {how.replace('_', ' ')}",
-            )
-        )
+        _press(connection, incident, at, f"{by or 'someone'} {how.replace('_', ' ')}")
     connection.execute(
         update(_INCIDENT)
         .where(_INCIDENT.c.id == incident_id)
@@ -468,12 +465,4 @@ def note_press(connection: Connection, incident_id: int, at: datetime, summary: 
     incident = get_incident(connection, incident_id)
     if incident is None:
         raise UsageError(f"no incident {incident_id}")
-    connection.execute(
-        insert(_EVENT).values(
-            incident_id=incident_id,
-            at=at,
-            action="feedback",
-            severity=incident.severity,
-            summary=summary,
-        )
-    )
+    _press(connection, incident, at, summary)
