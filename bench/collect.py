@@ -8,10 +8,10 @@ import argparse
 import math
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bench.data import END, emit
-from bot.clock import FixedClock
+from bot.clock import FixedClock, utc_midnight
 from bot.collectors import anthropic, openai
 from bot.collectors.base import Window, trailing_window
 from bot.collectors.http import make_http_client
@@ -33,7 +33,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     spec = ActivitySpec(end=END, days=args.days, events_per_day=4000)
     now = datetime(END.year, END.month, END.day, 15, tzinfo=UTC)
-    backfill = Window(_midnight(spec.start), _midnight(END) + timedelta(days=1))
+    backfill = Window(utc_midnight(spec.start), utc_midnight(END) + timedelta(days=1))
     with tempfile.TemporaryDirectory() as folder, make_http_client() as http:
         engine = make_engine(f"sqlite:///{folder}/collect.db")
         upgrade(engine)
@@ -82,7 +82,3 @@ def _minimum_pages(window: Window, *, projects: int = 0) -> int:
         + days
         + names
     )
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)

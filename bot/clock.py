@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Protocol
 
 
@@ -28,3 +28,8 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.at.astimezone(UTC)
+
+
+def utc_midnight(day: date) -> datetime:
+    """The aware UTC moment a day starts."""
+    return datetime.combine(day, time(), UTC)

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -37,7 +37,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, func, select
 
 from bot.answers import answer_text, days_label, runways
-from bot.clock import FixedClock
+from bot.clock import FixedClock, utc_midnight
 from bot.collectors import openrouter
 from bot.collectors.base import Collector, Window, trailing_window
 from bot.collectors.http import make_http_client
@@ -216,7 +216,7 @@ def _direct(lines: list[CostLine], today: date) -> list[CostLine]:
     """Billed lines no collector can fetch, stored as they are: the cloud providers (their
     collectors are not built yet) and OpenRouter days older than its API's 30-day reach.
     DeepSeek has no cost API at all: its spend is what the apps' request events report."""
-    oldest_reachable = _midnight(today - timedelta(days=openrouter.ACTIVITY_DAYS))
+    oldest_reachable = utc_midnight(today - timedelta(days=openrouter.ACTIVITY_DAYS))
     return [
         line
         for line in lines
@@ -227,7 +227,7 @@ def _direct(lines: list[CostLine], today: date) -> list[CostLine]:
 
 def _load_billed(demo: _Demo, collectors: list[Collector], providers: SimulatedProviders) -> None:
     spec = demo.spec
-    window = Window(_midnight(spec.start), _midnight(spec.end + timedelta(days=1)))
+    window = Window(utc_midnight(spec.start), utc_midnight(spec.end + timedelta(days=1)))
     collected = demo.collect(collectors, window)
     direct = demo.write(_direct(generate_cost_lines(spec), demo.now.date()))
     _say(
@@ -290,7 +290,7 @@ def _replay_detection(demo: _Demo, team_file: TeamFile, days: int) -> None:
     """Run detection as the scheduler would have: each morning at 07:00 UTC of the last
     `days`, then now. Each run sees only the buckets before its own time."""
     mornings = [
-        _midnight(demo.now.date() - timedelta(days=back)) + timedelta(hours=7)
+        utc_midnight(demo.now.date() - timedelta(days=back)) + timedelta(hours=7)
         for back in range(days, 0, -1)
     ]
     opened = resolved = 0
@@ -308,16 +308,12 @@ def _replay_detection(demo: _Demo, team_file: TeamFile, days: int) -> None:
 
 
 def _print_judgment(demo: _Demo, team_file: TeamFile, days: int) -> None:
-    since = _midnight(demo.now.date() - timedelta(days=days + 1))
+    since = utc_midnight(demo.now.date() - timedelta(days=days + 1))
     with demo.engine.connect() as connection:
         caught = incidents_since(connection, since)
         outlook = month_outlook(connection, team_file, demo.now)
     _say(caught_table(caught) + "\n")
     _say(outlook_text(outlook) + "\n")
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _billed_total(engine: Engine, spec: ActivitySpec) -> Decimal:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import httpx
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, model_validator
 
+from bot.clock import utc_midnight
 from bot.collectors.http import ProviderClient
 from bot.collectors.payloads import validated
 from bot.domain import CodingToolDay, CostLine, DisplayName
@@ -419,7 +420,7 @@ def _days(start: datetime, end: datetime) -> list[date]:
         raise CollectorError(PROVIDER, "coding_days needs timezone-aware start and end")
     day = start.astimezone(UTC).date()
     days: list[date] = []
-    while datetime.combine(day, time(), UTC) < end:
+    while utc_midnight(day) < end:
         days.append(day)
         day += timedelta(days=1)
     return days

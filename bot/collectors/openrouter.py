@@ -6,13 +6,14 @@ section 6.1 of the provider reference; the parsers are pure and raise only Colle
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.clock import utc_midnight
 from bot.collectors.base import Window
 from bot.collectors.http import ProviderClient
 from bot.collectors.payloads import validated
@@ -93,15 +94,11 @@ def _dollars(value: float | str, where: str) -> Decimal:
     return amount
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
-
-
 def _activity_line(row: _ActivityRow) -> CostLine:
     return CostLine(
         source=ACTIVITY_SOURCE,
         provider=PROVIDER,
-        bucket_start=_midnight(row.day),
+        bucket_start=utc_midnight(row.day),
         bucket_hours=24,
         model=row.model,
         line_item=row.endpoint_id or row.provider_name or "",
@@ -152,7 +149,7 @@ class OpenRouterCollector:
         days = list(activity_days(window.start, window.end, self.today()))
         if not days:
             return None
-        return Window(_midnight(days[0]), _midnight(days[-1] + timedelta(days=1)))
+        return Window(utc_midnight(days[0]), utc_midnight(days[-1] + timedelta(days=1)))
 
 
 def activity_days(start: datetime, end: datetime, today: date) -> Iterator[date]:
@@ -162,9 +159,9 @@ def activity_days(start: datetime, end: datetime, today: date) -> Iterator[date]
     if end <= start:
         raise CollectorError(PROVIDER, "collect needs end after start")
     first = start.astimezone(UTC).date()
-    if _midnight(first) < start:
+    if utc_midnight(first) < start:
         first += timedelta(days=1)
     day = max(first, today - timedelta(days=ACTIVITY_DAYS))
-    while day < today and _midnight(day) < end:
+    while day < today and utc_midnight(day) < end:
         yield day
         day += timedelta(days=1)

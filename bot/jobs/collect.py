@@ -8,12 +8,12 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.clock import Clock
+from bot.clock import Clock, utc_midnight
 from bot.collectors.base import (
     Collector,
     LimitedReach,
@@ -197,7 +197,7 @@ def _store_coding(
     span = DateRange(window.start.date(), window.end.date())
     replace_coding_days(connection, collector.coding_tool, span, days)
     reached = max((d.day for d in days), default=None)
-    through = None if reached is None else datetime.combine(reached, time(), UTC) + _DAY
+    through = None if reached is None else utc_midnight(reached) + _DAY
     source = f"{provider}.{collector.coding_tool}"
     _record(connection, source, started, error="", pulled=window.end, through=through)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -53,7 +53,7 @@ from bot.analysis.levels import (
     team_of,
 )
 from bot.analysis.series import SeriesBatch, SeriesKey, combine, parents_of
-from bot.clock import Clock
+from bot.clock import Clock, utc_midnight
 from bot.config import TeamFile
 from bot.domain import DateRange, Dimension, Filter, Origin, SpendQuery
 from bot.jobs.outlook import calibrated_intervals
@@ -234,7 +234,7 @@ def daily_batch(
     batches = []
     for level in LEVELS:
         found = queries.daily_series(connection, SpendQuery(period, level.dimensions))
-        series, watermarks = _keyed(level, found, marks, _midnight(today))
+        series, watermarks = _keyed(level, found, marks, utc_midnight(today))
         batches.append(
             SeriesBatch.from_series(
                 series,
@@ -253,7 +253,7 @@ def hourly_batch(
     """Every hourly level's cost over HOURLY_HISTORY: for each provider its estimated usage
     if it reports hourly usage, else its apps' reported events (never both)."""
     hour = now.replace(minute=0, second=0, microsecond=0)
-    first = _midnight((now - HOURLY_HISTORY).date())
+    first = utc_midnight((now - HOURLY_HISTORY).date())
     period = DateRange(first.date(), now.date() + timedelta(days=1))
     marks = _hourly_watermarks(sources, hour)
     finest = _HourlyCosts.read(connection, period)
@@ -267,7 +267,7 @@ def hourly_batch(
                 series,
                 level=level.name,
                 start=first,
-                end=_midnight(period.end),
+                end=utc_midnight(period.end),
                 bucket_hours=1,
                 complete_before=watermarks,
             )
@@ -355,13 +355,13 @@ def _daily_watermarks(sources: Sequence[SourceState], today: date) -> dict[str, 
     """Per provider with collectors: the day its data is complete through (its slowest
     source), never past today's midnight. Providers without collectors are complete through
     midnight (their data is request events, complete for past days)."""
-    cap = _midnight(today)
+    cap = utc_midnight(today)
     marks: dict[str, datetime] = {}
     for s in sources:
         if s.complete_through is None or s.source.endswith(".names"):
             continue
         provider = s.source.partition(".")[0]
-        through = _midnight(s.complete_through.astimezone(UTC).date())
+        through = utc_midnight(s.complete_through.astimezone(UTC).date())
         marks[provider] = min(marks.get(provider, cap), through, cap)
     stale = cap - timedelta(days=3)
     return {p: m for p, m in marks.items() if m >= stale}  # stale ones: their own alert
@@ -377,10 +377,6 @@ def _hourly_watermarks(sources: Sequence[SourceState], hour: datetime) -> dict[s
         pulled = s.last_success.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         marks[provider] = min(marks.get(provider, hour), pulled, hour)
     return marks
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
 
 
 # --- what an incident says -------------------------------------------------------------
@@ -444,19 +440,11 @@ def _why(connection: Connection, cadence: str, event: DetectorEvent) -> str:
     week = timedelta(days=7)
     if cadence == "daily":
         day = event.at.date()
-        after = queries.spend(
-            connection, SpendQuery(DateRange(day, day + timedelta(days=1)), dims, filters)
-        )
-        before = queries.spend(
-            connection,
-            SpendQuery(DateRange(day - week, day - week + timedelta(days=1)), dims, filters),
-        )
-        now_rows = measured_rows(after.rows, VolumeMeasure.TOKENS)
-        then_rows = measured_rows(before.rows, VolumeMeasure.TOKENS)
-    else:
-        hourly_dims = tuple(d for d in dims if level.hourly)
-        now_rows = _hour_costs(connection, event.at, hourly_dims, filters)
-        then_rows = _hour_costs(connection, event.at - week, hourly_dims, filters)
+        now_rows = _day_costs(connection, day, dims, filters)
+        then_rows = _day_costs(connection, day - week, dims, filters)
+    else:  # only hourly levels have hourly incidents, and their dimensions are kept hourly
+        now_rows = _hour_costs(connection, event.at, dims, filters)
+        then_rows = _hour_costs(connection, event.at - week, dims, filters)
     explanation = explain_change(then_rows, now_rows, dims)
     drivers = top_drivers(explanation, limit=2)
     if not drivers:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.clock import utc_midnight
 from bot.domain import CostLine, Origin
 from bot.errors import StoreError
 from bot.money import to_units
@@ -112,8 +113,8 @@ def _rebuild(connection: Connection, origin: Origin, provider: str, days: set[da
     query = select(_TABLE).where(
         _TABLE.c.provider == provider,
         _TABLE.c.estimated == (origin is Origin.ESTIMATED),
-        _TABLE.c.bucket_start >= _midnight(first),
-        _TABLE.c.bucket_start < _midnight(last + timedelta(days=1)),
+        _TABLE.c.bucket_start >= utc_midnight(first),
+        _TABLE.c.bucket_start < utc_midnight(last + timedelta(days=1)),
     )
     sums = RollupSums()
     for row in connection.execute(query).mappings():
@@ -145,10 +146,6 @@ def _add_line(sums: RollupSums, origin: Origin, row: Any, day: date) -> None:
     )
     hour_key = (row["bucket_start"], origin.value, *dims) if row["bucket_hours"] == 1 else None
     sums.add((day, origin.value, *dims, "", ""), hour_key, measures)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def replace_window(

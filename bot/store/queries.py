@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Select, and_, case, func, literal, select
 
+from bot.clock import utc_midnight
 from bot.domain import (
     EVENT_ONLY_DIMENSIONS,
     DateRange,
@@ -184,7 +185,9 @@ def hourly_series(
     keys = [h.c[d.column] for d in query.group_by]
     statement = (
         select(h.c.hour, *keys, _total(h.c.cost).label("cost"))
-        .where(h.c.hour >= _midnight(query.period.start), h.c.hour < _midnight(query.period.end))
+        .where(
+            h.c.hour >= utc_midnight(query.period.start), h.c.hour < utc_midnight(query.period.end)
+        )
         .where(*(h.c[f.dimension.column].in_(f.values) for f in query.filters))
         .group_by(h.c.hour, *keys)
     )
@@ -194,10 +197,6 @@ def hourly_series(
     for row in connection.execute(statement):
         series.setdefault(tuple(row[1:-1]), {})[row[0]] = from_units(int(row.cost))
     return series
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

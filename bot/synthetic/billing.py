@@ -17,6 +17,7 @@ import numpy as np
 from genai_prices import Usage, calc_price
 from numpy.typing import NDArray
 
+from bot.clock import utc_midnight
 from bot.domain import CostLine
 from bot.money import SCALE
 from bot.providers import PROVIDERS
@@ -39,10 +40,6 @@ _RESTATED_DAYS = 3
 _DAY = timedelta(days=1)
 _PROBE = 100_000  # tokens per price probe: below every long-context tier, so prices are linear
 _QUANTUM = Decimal(1).scaleb(-SCALE)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
 
 
 def _aggregate(parts: dict[str, tuple[NDArray[Any], int]], sim: Columns) -> list[list[int]]:
@@ -115,7 +112,7 @@ def _billed_line(day: date, row: list[int]) -> CostLine:
     model, owner = MODELS[m], TEAMS[team]
     line = _line(
         model,
-        _midnight(day),
+        utc_midnight(day),
         totals,
         source=f"{model.provider}.costs",
         project=owner.project,
@@ -152,7 +149,7 @@ def _late_line(spec: ActivitySpec) -> CostLine:
     return CostLine(
         source="openai.costs",
         provider="openai",
-        bucket_start=_midnight(spec.end - _DAY),
+        bucket_start=utc_midnight(spec.end - _DAY),
         project=growth.project,
         api_key=growth.keys[0],
         model="gpt-5",
@@ -173,13 +170,13 @@ def generate_cost_lines(spec: ActivitySpec, *, revision: int = 0) -> list[CostLi
     if not revision:
         return lines
     rng = np.random.default_rng([spec.seed, _RESTATE_SALT, revision])
-    since = _midnight(spec.end - timedelta(days=_RESTATED_DAYS))
+    since = utc_midnight(spec.end - timedelta(days=_RESTATED_DAYS))
     return [_nudge(x, rng) if x.bucket_start >= since else x for x in lines] + [_late_line(spec)]
 
 
 def _estimated_line(day: date, row: list[int]) -> CostLine:
     hour, m, *totals = row
-    model, start = MODELS[m], _midnight(day) + timedelta(hours=hour)
+    model, start = MODELS[m], utc_midnight(day) + timedelta(hours=hour)
     source = f"{model.provider}.usage"
     return _line(model, start, totals, source=source, bucket_hours=1, estimated=True)
 
