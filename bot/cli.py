@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_alerts(sub)
     _add_collect(sub)
     _add_credentials(sub)
+    _add_keys(sub)
     return parser
 
 
@@ -203,6 +204,26 @@ def _add_credentials(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     gone.add_argument("provider")
     _add_database_option(gone, "default: DATABASE_URL or sqlite:///aispend.db")
     _command(actions, "new-key", commands.credentials_new_key, "print a new AISPEND_SECRET_KEY")
+
+
+def _add_keys(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "keys",
+        help="pause or resume a provider api key (what an alert's Pause key does)",
+        description="Switch an api key off or back on at its provider, where its admin API "
+        "can (Anthropic), and list the keys aispend has paused.",
+    )
+    actions = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    listed = _command(actions, "list", commands.keys_list, "keys aispend has paused")
+    _add_database_option(listed, "default: DATABASE_URL or sqlite:///aispend.db")
+    for name, handler, words in (
+        ("pause", commands.keys_pause, "switch a key off: requests with it fail"),
+        ("resume", commands.keys_resume, "switch a paused key back on"),
+    ):
+        action = _command(actions, name, handler, words)
+        action.add_argument("provider", help="anthropic")
+        action.add_argument("api_key", metavar="KEY_ID", help="the key's id, e.g. apikey_01...")
+        _add_database_option(action, "default: DATABASE_URL or sqlite:///aispend.db")
 
 
 def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -36,6 +36,7 @@ from bot.ingest.writer import IngestReport, Sinks, ingest_stream, open_for_inges
 from bot.jobs.checks import gather_conditions
 from bot.jobs.collect import CollectContext, Outcome, collect_all
 from bot.jobs.detect import DetectContext, run_detection
+from bot.jobs.key_switch import KeySwitcher
 from bot.jobs.outlook import month_outlook
 from bot.pricing import PriceBook, PriceKey
 from bot.progress import PageCounter, Progress
@@ -47,6 +48,7 @@ from bot.store.coding_tools import developer_totals
 from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
 from bot.store.freshness import list_source_states
 from bot.store.incidents import give_feedback, open_incidents
+from bot.store.key_switches import paused_keys
 from bot.store.names import load_names
 
 SHOWN_BAD_LINES = 50
@@ -431,3 +433,38 @@ def _read_secret(provider: str) -> str:
     if not secret:
         raise UsageError("no key given on standard input")
     return secret
+
+
+def keys_list(args: argparse.Namespace) -> int:
+    engine = _engine(args, _settings())
+    require_current(engine)
+    with engine.connect() as connection:
+        paused = paused_keys(connection)
+    for switch in paused:
+        when = f"{switch.at:%Y-%m-%d %H:%M} UTC"
+        print(f"{switch.provider}  {switch.api_key}  paused by {switch.by} {when}")
+    if not paused:
+        print("no key is paused")
+    return 0
+
+
+def keys_pause(args: argparse.Namespace) -> int:
+    return _switch_key(args, active=False)
+
+
+def keys_resume(args: argparse.Namespace) -> int:
+    return _switch_key(args, active=True)
+
+
+def _switch_key(args: argparse.Namespace, *, active: bool) -> int:
+    settings = _settings()
+    engine = _engine(args, settings)
+    require_current(engine)
+    team_file = load_team_file(settings.aispend_config)
+    switcher = KeySwitcher(engine, settings, team_file, SystemClock())
+    provider = resolve_provider(args.provider)
+    if provider is None:
+        raise UsageError(f"unknown provider {args.provider!r}")
+    switch = switcher.switch(provider, args.api_key, active=active, by=getpass.getuser())
+    print(f"{'resumed' if switch.active else 'paused'} {switch.api_key} at {switch.provider}")
+    return 0

@@ -199,3 +199,16 @@ class SpendReport:
     rows: tuple[SpendRow, ...] = field(default_factory=tuple)
     total: Decimal = Decimal(0)
     unpriced_requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class KeySwitch:
+    """An api key switched off (paused) or back on at its provider, by whom and when; the
+    incident it was pressed on, if any."""
+
+    provider: str
+    api_key: str
+    active: bool
+    by: str  # a Slack user id, or the command line's user
+    at: datetime  # aware UTC
+    incident_id: int | None = None

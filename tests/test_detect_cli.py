@@ -80,7 +80,11 @@ def test_detect_then_alerts_then_feedback(store: str, capsys: pytest.CaptureFixt
     assert main(["alerts"]) == 0
     assert "[expected]" in capsys.readouterr().out
     assert main(["detect"]) == 0
-    assert "Nothing new to open" in capsys.readouterr().out  # a rerun says nothing again
+    # a rerun says nothing again of the spike marked expected (a budget overrun may open
+    # on the second evaluation early in a month: it depends on today's date)
+    rerun = capsys.readouterr().out.splitlines()
+    said = [r for r in rerun if r.startswith(("opened", "escalated", "updated"))]
+    assert not [r for r in said if "model gpt-5 on openai" in r or " daily " in r], said
 
 
 def test_feedback_on_an_unknown_alert_is_a_clear_error(

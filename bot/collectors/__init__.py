@@ -13,7 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
-from bot.collectors.base import Collector
+from bot.collectors.base import Collector, SwitchesKeys
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
@@ -71,3 +71,12 @@ def build_collectors(
     chosen = COLLECTORS if only is None else {only: COLLECTORS[only]}
     built = (entry.build(settings, http, on_page) for entry in chosen.values())
     return [collector for collector in built if collector is not None]
+
+
+def key_switching_providers() -> frozenset[str]:
+    """The providers whose collector can switch an api key off and on (SwitchesKeys)."""
+    return frozenset(
+        provider
+        for provider, entry in COLLECTORS.items()
+        if isinstance(entry.collector, type) and issubclass(entry.collector, SwitchesKeys)
+    )

@@ -19,6 +19,7 @@ from dataclasses import fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, model_validator
@@ -27,7 +28,7 @@ from bot.clock import utc_midnight
 from bot.collectors.http import ProviderClient
 from bot.collectors.payloads import validated
 from bot.domain import CodingToolDay, CostLine, DisplayName
-from bot.errors import CollectorError
+from bot.errors import CollectorDataError, CollectorError
 
 PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"
@@ -174,6 +175,16 @@ def parse_api_keys_page(payload: dict[str, Any]) -> list[DisplayName]:
     """One page of GET /v1/organizations/api_keys as api key names."""
     page = validated(_ListPage, payload, provider=PROVIDER, what="api_keys")
     return [DisplayName(PROVIDER, "api_key", item.id, item.name) for item in page.data]
+
+
+class _KeyStatus(_Shape):
+    id: str
+    status: str
+
+
+def parse_key_status(payload: dict[str, Any]) -> str:
+    """The status an api key object says it has (active, inactive, archived, expired)."""
+    return validated(_KeyStatus, payload, provider=PROVIDER, what="api key").status
 
 
 def default_workspace() -> DisplayName:
@@ -374,6 +385,15 @@ class AnthropicCollector:
         )
         keys = self._list(API_KEYS_PATH, {}, parse_api_keys_page)
         return [default_workspace(), *workspaces, *keys]
+
+    def set_key_active(self, api_key: str, active: bool) -> None:
+        """Switch an api key on or off (POST /v1/organizations/api_keys/{id} with its new
+        status). Setting a status is idempotent, so a retried request is harmless."""
+        wanted = "active" if active else "inactive"
+        path = f"{API_KEYS_PATH}/{quote(api_key, safe='')}"
+        answer = parse_key_status(self.client.post_json(path, {"status": wanted}))
+        if answer != wanted:
+            raise CollectorDataError(PROVIDER, f"{API_KEYS_PATH}/{{id}} left the key {answer}")
 
     def coding_days(self, start: datetime, end: datetime) -> list[CodingToolDay]:
         """Claude Code rows for every UTC day that starts in [start, end), one request (and

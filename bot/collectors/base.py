@@ -85,3 +85,13 @@ class LimitedReach(Protocol):
     def reach(self, window: Window) -> Window | None:
         """The part of `window` the provider answers for, or None for none of it."""
         ...
+
+
+@runtime_checkable
+class SwitchesKeys(Protocol):
+    """A collector whose provider's admin API can switch an api key off and back on again
+    (Anthropic): what the "Pause key" button on an alert does."""
+
+    def set_key_active(self, api_key: str, active: bool) -> None:
+        """Switch the key on (`active`) or off; raises only CollectorError."""
+        ...

@@ -75,12 +75,27 @@ class ProviderClient:
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """GET and decode a JSON object, retrying what is worth retrying."""
+        return self._retrying(
+            path, lambda: self.http.get(self._url(path), params=params, headers=self.headers)
+        )
+
+    def post_json(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a JSON body and decode the JSON object answered. Retried like a GET, so only
+        for requests that are safe to repeat (setting a key's status to a given value)."""
+        return self._retrying(
+            path, lambda: self.http.post(self._url(path), json=dict(body), headers=self.headers)
+        )
+
+    def _url(self, path: str) -> str:
+        return self.base_url + path
+
+    def _retrying(self, path: str, send: Callable[[], httpx.Response]) -> dict[str, Any]:
         last: CollectorError | None = None
         for attempt in range(self.policy.attempts):
             if attempt:
                 self.sleep(self._delay(attempt, last))
             try:
-                answer = self._once(path, params)
+                answer = self._once(path, send)
             except (CollectorRateLimited, CollectorUnavailable) as e:
                 last = e
                 continue
@@ -131,11 +146,11 @@ class ProviderClient:
             return min(error.retry_after, self.policy.max_delay)
         return self.policy.backoff(attempt - 1, self.jitter())
 
-    def _once(self, path: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _once(self, path: str, send: Callable[[], httpx.Response]) -> dict[str, Any]:
         self.pacer.wait()
         self.requests += 1
         try:
-            response = self.http.get(self.base_url + path, params=params, headers=self.headers)
+            response = send()
             body = response.content
         except httpx.TimeoutException as e:
             raise CollectorUnavailable(self.provider, f"{path} timed out") from e

@@ -9,15 +9,19 @@ the same events enqueues nothing new.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from bot.collectors import key_switching_providers
 from bot.config import TeamFile
+from bot.domain import KeySwitch
 from bot.slack.blocks import Message
 from bot.slack.incidents import (
     Handled,
     Handling,
+    api_key_of,
     channel_escalation,
     escalation_reply,
     incident_root,
@@ -30,6 +34,8 @@ from bot.store.incidents import (
     get_incident,
     open_incidents,
 )
+from bot.store.key_switches import latest_switches
+from bot.store.names import name_of
 from bot.store.outbox import Outgoing, delivered, enqueue
 
 LOOKBACK = timedelta(days=2)  # events older than this were handled by an earlier run
@@ -38,6 +44,51 @@ POSTED = ("warning", "critical")  # info alerts go to the digest only
 
 def root_key(incident_id: int) -> str:
     return f"incident:{incident_id}:root"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyControl:
+    """The api key an alert is about, where its provider can switch keys off: its name, and
+    what an admin last did to it (None: nothing yet)."""
+
+    provider: str
+    api_key: str
+    name: str
+    switch: KeySwitch | None = None
+
+
+def key_control(connection: Connection, incident: IncidentView) -> KeyControl | None:
+    """The key an admin may pause from this alert's root, if any."""
+    found = api_key_of(incident)
+    if found is None or found[0] not in key_switching_providers():
+        return None
+    provider, api_key = found
+    shown = name_of(connection, provider, api_key)
+    switch = latest_switches(connection, [found]).get(found)
+    return KeyControl(provider, api_key, f"{shown} ({api_key})" if shown else api_key, switch)
+
+
+def root_message(
+    incident: IncidentView, team_file: TeamFile, control: KeyControl | None = None
+) -> Message:
+    """The alert's root as the alerting job draws it: the owner called on critical ones,
+    the first press if any, and the key's switch where an admin may pause it."""
+    handled = None
+    if incident.handled and incident.handled_at is not None:
+        handled = Handled(
+            Handling(incident.handled),
+            incident.handled_by,
+            incident.handled_at,
+            incident.handled_until,
+        )
+    owner = _owner(incident, team_file) if incident.severity == "critical" else None
+    return incident_root(
+        incident,
+        owner=owner,
+        handled=handled,
+        pause_key=control.name if control else None,
+        key_switch=control.switch if control else None,
+    )
 
 
 def enqueue_alerts(connection: Connection, team_file: TeamFile, now: datetime) -> int:
@@ -52,7 +103,8 @@ def enqueue_alerts(connection: Connection, team_file: TeamFile, now: datetime) -
         has_root = incident.id in rooted or root_key(incident.id) in delivered(
             connection, [root_key(incident.id)]
         )
-        made = alert_messages(incident, event, team_file, has_root=has_root)
+        control = key_control(connection, incident)
+        made = alert_messages(incident, event, team_file, has_root=has_root, control=control)
         if any(i.key == root_key(incident.id) for i in made):
             rooted.add(incident.id)
         items += made
@@ -61,12 +113,18 @@ def enqueue_alerts(connection: Connection, team_file: TeamFile, now: datetime) -
 
 
 def alert_messages(
-    incident: IncidentView, event: RecordedEvent, team_file: TeamFile, *, has_root: bool
+    incident: IncidentView,
+    event: RecordedEvent,
+    team_file: TeamFile,
+    *,
+    has_root: bool,
+    control: KeyControl | None = None,
 ) -> list[Outgoing]:
-    """The outbox items one incident event makes."""
+    """The outbox items one incident event makes; `control` is the key it is about, where
+    an admin may pause it (see `key_control`)."""
     root = root_key(incident.id)
     key = f"incident:{incident.id}:event:{event.id}"
-    rendered = _root(incident, team_file)
+    rendered = root_message(incident, team_file, control)
     if not has_root:
         if event.action == "resolve" or incident.severity not in POSTED:
             return []
@@ -97,19 +155,6 @@ def _owner(incident: IncidentView, team_file: TeamFile) -> str | None:
         if team.id == incident.team and team.owners:
             return team.owners[0]
     return None
-
-
-def _root(incident: IncidentView, team_file: TeamFile) -> Message:
-    handled = None
-    if incident.handled and incident.handled_at is not None:
-        handled = Handled(
-            Handling(incident.handled),
-            incident.handled_by,
-            incident.handled_at,
-            incident.handled_until,
-        )
-    owner = _owner(incident, team_file) if incident.severity == "critical" else None
-    return incident_root(incident, owner=owner, handled=handled)
 
 
 def _escalations(connection: Connection, team_file: TeamFile, now: datetime) -> list[Outgoing]:

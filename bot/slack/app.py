@@ -56,7 +56,8 @@ LISTENERS: tuple[Listener, ...] = (
     Listener("action", ids.INCIDENT_SNOOZE, actions.handle_incident_press),
     Listener("action", ids.INCIDENT_EXPECTED, actions.handle_incident_press),
     Listener("action", ids.INCIDENT_NOT_ANOMALY, actions.handle_incident_press),
-    Listener("action", ids.INCIDENT_PAUSE_KEY, actions.handle_incident_press),
+    Listener("action", ids.INCIDENT_PAUSE_KEY, actions.handle_key_press),
+    Listener("action", ids.INCIDENT_RESUME_KEY, actions.handle_key_press),
     Listener("event", "app_home_opened", home.handle_home_opened),
 )
 

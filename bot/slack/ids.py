@@ -16,18 +16,21 @@ INCIDENT_SNOOZE = "incident_snooze"
 INCIDENT_EXPECTED = "incident_expected"
 INCIDENT_NOT_ANOMALY = "incident_not_anomaly"
 INCIDENT_PAUSE_KEY = "incident_pause_key"
-INCIDENT_ACTIONS = (
+INCIDENT_RESUME_KEY = "incident_resume_key"  # on the key block, once a key is paused
+INCIDENT_ANSWERS = (  # an answer to the alert: the first one pressed wins
     INCIDENT_ACK,
     INCIDENT_SNOOZE,
     INCIDENT_EXPECTED,
     INCIDENT_NOT_ANOMALY,
-    INCIDENT_PAUSE_KEY,
 )
+INCIDENT_ACTIONS = (*INCIDENT_ANSWERS, INCIDENT_PAUSE_KEY)  # the root's row of buttons
+KEY_ACTIONS = (INCIDENT_PAUSE_KEY, INCIDENT_RESUME_KEY)  # switch the alert's key off or on
 
 # block ids a press rewrites
 INCIDENT_BUTTONS_BLOCK = "incident_buttons"
 INCIDENT_HANDLED_BLOCK = "incident_handled"
 INCIDENT_RESOLVED_BLOCK = "incident_resolved"
+INCIDENT_KEY_BLOCK = "incident_key"  # the paused (or resumed) key, with the switch back
 SHARE_BLOCK = "share"
 
 # message metadata event types

@@ -17,6 +17,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from bot.analysis.alerts import AlertKind
+from bot.analysis.levels import parts
+from bot.domain import Dimension, KeySwitch
 from bot.slack import ids, phrases
 from bot.slack.blocks import (
     HEADLINE,
@@ -52,7 +55,6 @@ class Handling(StrEnum):
     SNOOZED = "snoozed"
     EXPECTED = "expected"
     NOT_ANOMALY = "not_anomaly"
-    KEY_PAUSED = "key_paused"
 
 
 HANDLING_BY_ACTION = {
@@ -60,7 +62,6 @@ HANDLING_BY_ACTION = {
     ids.INCIDENT_SNOOZE: Handling.SNOOZED,
     ids.INCIDENT_EXPECTED: Handling.EXPECTED,
     ids.INCIDENT_NOT_ANOMALY: Handling.NOT_ANOMALY,
-    ids.INCIDENT_PAUSE_KEY: Handling.KEY_PAUSED,
 }
 
 
@@ -83,7 +84,6 @@ _DONE = {
         "Marked not an anomaly",
         ": quiet for the rest of this episode",
     ),
-    Handling.KEY_PAUSED: (":octagonal_sign:", "Key paused", ""),
 }
 
 
@@ -107,11 +107,14 @@ def incident_root(
     owner: str | None = None,
     if_it_continues: Decimal | None = None,
     pause_key: str | None = None,
+    key_switch: KeySwitch | None = None,
     handled: Handled | None = None,
 ) -> Message:
     """The alert's root message. `why` replaces the incident's own explanation when given;
     `owner` is a mention (<@U123>); `if_it_continues` is the month-end total if the spike
-    goes on; `pause_key` names the key an admin may pause (no button without it)."""
+    goes on; `pause_key` names the key an admin may pause (no button without it), and
+    `key_switch` is what an admin last did to it from here: the root then says so, with the
+    button that switches it back."""
     blocks = [
         header(f"{phrases.kind_label(incident.kind)} · {incident.severity}"),
         section(_what(incident)),
@@ -124,6 +127,9 @@ def incident_root(
         title = "What drove it" if phrases.series_what(incident) else "Details"
         blocks.append(section(f"*{title}*\n{escape(clip(explanation, WHY))}"))
     blocks.append(context(_opened(incident)))
+    if pause_key and key_switch is not None:
+        blocks.append(key_block(incident.id, pause_key, key_switch))
+        pause_key = None  # the key block holds the switch now
     if handled is not None:
         blocks.append(context(handled_words(handled), block_id=ids.INCIDENT_HANDLED_BLOCK))
     elif incident.status != RESOLVED:
@@ -152,6 +158,62 @@ def mark_handled(blocks: Sequence[Block], handled: Handled) -> list[Block]:
             found[i] = line
             return found
     return [*found, line]
+
+
+def api_key_of(incident: IncidentView) -> tuple[str, str] | None:
+    """(provider, api key) when the alert is about one key: a spike on a key's series, or
+    spend on a key no attribution rule owns."""
+    if incident.kind in ("spike", "new_spend") and incident.key[:1] == ("key",):
+        try:
+            named = parts(incident.key)
+        except (KeyError, ValueError):
+            return None
+        provider, key = named.get(Dimension.PROVIDER), named.get(Dimension.KEY)
+        return (provider, key) if provider and key else None
+    if incident.kind == AlertKind.UNOWNED.value and len(incident.key) == 3:
+        provider, _, key = incident.key
+        return (provider, key) if provider and key else None
+    return None
+
+
+def key_block(incident_id: int, key_name: str, switch: KeySwitch) -> Block:
+    """The key an admin paused from this alert (or resumed), who did it and when, with the
+    button that switches it back, behind a confirmation."""
+    shown = name(key_name)
+    when = slack_date(switch.at, _WHEN)
+    if switch.active:
+        text = f":arrow_forward: Key *{shown}* resumed by {mention(switch.by)} {when}."
+        ask = confirm_dialog(
+            "Pause this key?",
+            f"Requests with key *{shown}* will fail until someone resumes it.",
+            "Pause key",
+        )
+        toggle = button("Pause key", ids.INCIDENT_PAUSE_KEY, str(incident_id), style="danger")
+    else:
+        text = (
+            f":octagonal_sign: Key *{shown}* paused by {mention(switch.by)} {when}: "
+            "requests with it fail until it is resumed."
+        )
+        ask = confirm_dialog(
+            "Resume this key?", f"Requests with key *{shown}* will work again.", "Resume key"
+        )
+        toggle = button("Resume key", ids.INCIDENT_RESUME_KEY, str(incident_id))
+    block = section(text, block_id=ids.INCIDENT_KEY_BLOCK)
+    block["accessory"] = {**toggle, "confirm": ask}
+    return block
+
+
+def key_reply(incident: IncidentView, key_name: str, switch: KeySwitch) -> Message:
+    """The thread's record of a key switched off or on."""
+    did = "resumed" if switch.active else "paused"
+    icon = ":arrow_forward:" if switch.active else ":octagonal_sign:"
+    words = f"Key *{name(key_name)}* {did} at {escape(switch.provider)} by {mention(switch.by)}"
+    text = f"Key {escape(clip(key_name, TEXT))} {did} at {escape(switch.provider)}"
+    return Message(
+        f"{text} by {mention(switch.by)}",
+        [section(f"{icon} {words}.")],
+        _metadata(ids.EVENT_INCIDENT_REPLY, incident, f"key_{did}"),
+    )
 
 
 def _what(incident: IncidentView) -> str:

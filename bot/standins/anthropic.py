@@ -21,6 +21,7 @@ rewrite a real answer; `repeating_cursor` is a page whose cursor never moves on.
 from __future__ import annotations
 
 import base64
+import json
 import random
 import uuid
 from collections import Counter, defaultdict
@@ -127,6 +128,7 @@ def anthropic_routes(
         CLAUDE_CODE_PATH: _route(admin_key, lambda r: _claude_code_page(records, r)),
         WORKSPACES_PATH: _route(admin_key, lambda r: _list_page(workspaces, r, _workspace_shown)),
         API_KEYS_PATH: _route(admin_key, lambda r: _list_page(keys, r, _key_shown)),
+        f"{API_KEYS_PATH}/*": _route(admin_key, lambda r: _one_key(keys, r)),
     }
 
 
@@ -411,6 +413,43 @@ def _key_shown(item: Item, request: Request) -> bool:
     return (status is None or item["status"] == status) and (
         workspace is None or item["scope"]["workspace_id"] == workspace
     )
+
+
+_WRITABLE_STATUSES = ("active", "inactive", "archived")
+
+
+def _one_key(keys: list[Item], request: Request) -> dict[str, object]:
+    """GET /v1/organizations/api_keys/{id} answers the key; POST updates its name or status
+    the way the Admin API does: archiving is final, and an expired key stays expired."""
+    identifier = request.path.removeprefix(API_KEYS_PATH + "/")
+    key = next((k for k in keys if k["id"] == identifier), None)
+    if key is None:
+        raise _Invalid(404, "not_found_error", f"api key {identifier!r} not found")
+    if request.method == "POST":
+        change = _json_object(request)
+        status, name = change.get("status"), change.get("name")
+        if status is not None and status not in _WRITABLE_STATUSES:
+            raise _bad(f"status: must be one of {', '.join(_WRITABLE_STATUSES)}")
+        if name is not None and not (isinstance(name, str) and 1 <= len(name) <= 500):
+            raise _bad("name: must be a string of 1 to 500 characters")
+        final = key["status"] in ("archived", "expired")
+        if status is not None and final and status != key["status"]:
+            raise _bad(f"api key {identifier!r} is {key['status']} and cannot change")
+        if status is not None:
+            key["status"] = status
+        if name is not None:
+            key["name"] = name
+    return dict(key)
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        raise _bad("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object")
+    return body
 
 
 def _flag(request: Request, name: str) -> bool:

@@ -318,6 +318,22 @@ class DetectorStateRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class KeySwitchRow(SQLModel, table=True):
+    """Every time aispend switched an api key off or on at its provider: the newest row per
+    (provider, api_key) is the key's state as aispend last set it."""
+
+    __tablename__ = "key_switch"
+    __table_args__ = (Index("ix_key_switch_key", "provider", "api_key", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=32)
+    api_key: str = Field(max_length=DIM)
+    active: bool
+    by: str = Field(default="", max_length=DIM)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    incident_id: int | None = Field(default=None)
+
+
 class OutboxItem(SQLModel, table=True):
     """One Slack call waiting to be made, or made: the notifier's queue. `key` makes enqueuing
     idempotent; `thread_key` names the root message a reply or an edit belongs to, so replies

@@ -46,3 +46,14 @@ def load_names(connection: Connection) -> dict[tuple[str, str], str]:
     wrkspc_, key_, apikey_), so one id never means two things."""
     rows = connection.execute(select(_TABLE.c.kind, _TABLE.c.id, _TABLE.c.name))
     return {(kind, id_): name for kind, id_, name in rows}
+
+
+def name_of(connection: Connection, provider: str, identifier: str) -> str | None:
+    """The name the provider gives one of its ids, if known."""
+    row = connection.execute(
+        select(_TABLE.c.name)
+        .where((_TABLE.c.provider == provider) & (_TABLE.c.id == identifier))
+        .order_by(_TABLE.c.kind)
+        .limit(1)
+    ).first()
+    return None if row is None else str(row[0])

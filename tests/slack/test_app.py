@@ -23,6 +23,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import httpx
 import pytest
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
@@ -39,6 +40,8 @@ from bot.slack.app import LISTENERS, AppContext, create_app
 from bot.slack.blocks import Block
 from bot.slack.incidents import Handled, Handling, incident_root
 from bot.slack.notifier import Notifier
+from bot.standins.anthropic import anthropic_routes
+from bot.standins.server import StandIn, running
 from bot.standins.slack import BOT_TOKEN, Channel, ResponsePost, SlackStandIn, User, running_slack
 from bot.store.db import make_engine, upgrade
 from bot.store.incidents import (
@@ -51,6 +54,7 @@ from bot.store.incidents import (
     open_incidents,
     record,
 )
+from bot.store.key_switches import latest_switches
 from bot.store.outbox import Outgoing, enqueue
 from tests.builders import at, line, write_lines
 
@@ -81,6 +85,28 @@ def _spend(engine: Engine) -> None:
             ),
         ]
     write_lines(engine, lines)
+
+
+SEARCH_KEY = "apikey_01SearchProd"
+ANTHROPIC_ADMIN_KEY = "sk-ant-admin01-app-test-SECRET"
+
+
+def _anthropic_lines() -> list[Any]:
+    """What the Anthropic stand-in reports: a week of the search team's key."""
+    return [
+        line(
+            source="anthropic.usage",
+            provider="anthropic",
+            bucket_start=at(NOW.date() - timedelta(days=n), 0),
+            model="claude-sonnet-4-5",
+            api_key=SEARCH_KEY,
+            project="wrkspc_01Search",
+            cost=None,
+            tokens_in=1000,
+            tokens_out=100,
+        )
+        for n in range(1, 8)
+    ]
 
 
 def _open_incident(engine: Engine) -> int:
@@ -124,6 +150,7 @@ class Served:
     owner: User
     admin: User
     context: AppContext
+    anthropic: StandIn  # the Anthropic Admin API, whose keys an admin may pause
 
     def post(
         self,
@@ -275,14 +302,21 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
     engine = make_engine(f"sqlite:///{tmp_path}/aispend.db")
     upgrade(engine)
     _spend(engine)
-    with running_slack() as slack:
+    routes = anthropic_routes(admin_key=ANTHROPIC_ADMIN_KEY, costs=[], usage=_anthropic_lines())
+    with running_slack() as slack, running(routes) as anthropic:
         eng = slack.add_channel("eng")
         owner = slack.add_user("owner", channels=[eng.id])
         admin = slack.add_user("admin", channels=[eng.id])
+        settings = Settings(
+            _env_file=None,
+            slack_signing_secret=SECRET,
+            anthropic_admin_key=ANTHROPIC_ADMIN_KEY,
+            anthropic_base_url=anthropic.url,
+        )
         context = AppContext(
             engine=engine,
             team_file=_team_file(admin.id),
-            settings=Settings(_env_file=None, slack_signing_secret=SECRET),
+            settings=settings,
             client=WebClient(token=BOT_TOKEN, base_url=slack.api_url),
             clock=FixedClock(NOW),
         )
@@ -295,7 +329,14 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
         try:
             port = server.server_address[1]
             yield Served(
-                f"http://127.0.0.1:{port}/slack/events", slack, engine, eng, owner, admin, context
+                f"http://127.0.0.1:{port}/slack/events",
+                slack,
+                engine,
+                eng,
+                owner,
+                admin,
+                context,
+                anthropic,
             )
         finally:
             server.shutdown()
@@ -605,37 +646,142 @@ def test_snooze_says_until_when(served):
     assert f" until <!date^{until}^" in _texts(stored.blocks)
 
 
-def test_pause_key_is_refused_to_people_who_are_not_admins(served):
+def _key_incident(engine: Engine, key: str = SEARCH_KEY) -> int:
+    """A critical spike on one Anthropic api key's series."""
+    change = Change(
+        kind="spike",
+        cadence="daily",
+        key=("key", "provider:anthropic", f"key:{key}"),
+        opened_at=datetime(2026, 11, 18, 6, tzinfo=UTC),
+        action="open",
+        severity="critical",
+        summary=f"api key {key} on anthropic: $80.00 on 2026-11-17 against a usual $8.00 (10x)",
+        team="growth",
+    )
+    with engine.begin() as connection:
+        record(connection, [change], NOW - timedelta(hours=2))
+        [incident] = open_incidents(connection)
+    return incident.id
+
+
+def _posted_key_root(served: Served) -> tuple[int, dict[str, Any]]:
+    """The alerting job posts a key alert's root; returns its id and the root as Slack
+    sends it with a press."""
+    incident_id = _key_incident(served.engine)
+    with served.engine.begin() as connection:
+        assert enqueue_alerts(connection, served.context.team_file, NOW) == 1
+    Notifier(served.engine, served.context.client, served.context.clock).deliver()
+    [posted] = served.slack.messages(served.eng.id)
+    return incident_id, posted.as_slack(metadata=False)
+
+
+def _key_status(served: Served, key: str = SEARCH_KEY) -> str:
+    """The key's status as the Anthropic Admin API reports it."""
+    with httpx.Client() as http:
+        answer = http.get(
+            f"{served.anthropic.url}/v1/organizations/api_keys/{key}",
+            headers={"x-api-key": ANTHROPIC_ADMIN_KEY, "anthropic-version": "2023-06-01"},
+        )
+    assert answer.status_code == 200
+    return str(answer.json()["status"])
+
+
+def _key_block(blocks: list[Block]) -> dict[str, Any]:
+    return next(b for b in blocks if b.get("block_id") == ids.INCIDENT_KEY_BLOCK)
+
+
+def test_a_key_alert_offers_pause_key_behind_a_confirmation(served):
+    _, root = _posted_key_root(served)
+    [pause] = [b for b in _buttons(root["blocks"]) if b["action_id"] == ids.INCIDENT_PAUSE_KEY]
+    assert pause["style"] == "danger"
+    assert SEARCH_KEY in pause["confirm"]["text"]["text"]
+
+
+def test_a_model_alert_offers_no_pause_key(served):
     incident_id = _open_incident(served.engine)
-    root = _post_root(served, incident_id, pause_key="sk-prod")
+    with served.engine.begin() as connection:
+        enqueue_alerts(connection, served.context.team_file, NOW)
+    Notifier(served.engine, served.context.client, served.context.clock).deliver()
+    [posted] = served.slack.messages(served.eng.id)
+    assert posted.blocks is not None
+    actions = {b["action_id"] for b in _buttons(posted.blocks)}
+    assert ids.INCIDENT_ACK in actions
+    assert ids.INCIDENT_PAUSE_KEY not in actions
+    assert incident_id
+
+
+def test_pause_key_is_refused_to_people_who_are_not_admins(served):
+    incident_id, root = _posted_key_root(served)
     _, _, url = served.press(
         ids.INCIDENT_PAUSE_KEY, str(incident_id), user=served.owner, message=root
     )
     [reply] = _posts(served.slack, url)
     assert "Only the admins listed in aispend.toml" in reply.body["text"]
     assert reply.body["response_type"] == "ephemeral"
-    time.sleep(0.1)
+    assert _key_status(served) == "active"
     assert served.slack.calls("chat.update") == []
+    with served.engine.connect() as connection:
+        assert latest_switches(connection) == {}
 
 
-def test_pause_key_by_an_admin_is_noted_and_says_nothing_was_paused(served):
-    incident_id = _open_incident(served.engine)
-    root = _post_root(served, incident_id, pause_key="sk-prod")
+def test_an_admin_pauses_the_key_at_anthropic_and_resumes_it_from_the_root(served):
+    incident_id, root = _posted_key_root(served)
+    served.press(ids.INCIDENT_PAUSE_KEY, str(incident_id), user=served.admin, message=root)
+    served.slack.wait_for("chat.update", timeout=WAIT)
+    assert _key_status(served) == "inactive"
+    stored = served.slack.message(served.eng.id, root["ts"])
+    assert stored.blocks is not None
+    paused = _key_block(stored.blocks)
+    assert f"paused by <@{served.admin.id}>" in paused["text"]["text"]
+    assert paused["accessory"]["action_id"] == ids.INCIDENT_RESUME_KEY
+    assert "confirm" in paused["accessory"]
+    left = {b["action_id"] for b in _buttons(stored.blocks)}
+    assert ids.INCIDENT_PAUSE_KEY not in left
+    assert ids.INCIDENT_ACK in left  # pausing is not acknowledging: the owner still should
+    [said] = served.slack.thread(served.eng.id, root["ts"])
+    assert f"paused at anthropic by <@{served.admin.id}>" in said.text
+
+    root = stored.as_slack(metadata=False)
+    served.press(ids.INCIDENT_RESUME_KEY, str(incident_id), user=served.admin, message=root)
+    served.slack.wait_for("chat.update", count=2, timeout=WAIT)
+    assert _key_status(served) == "active"
+    stored = served.slack.message(served.eng.id, root["ts"])
+    assert stored.blocks is not None
+    resumed = _key_block(stored.blocks)
+    assert f"resumed by <@{served.admin.id}>" in resumed["text"]["text"]
+    assert resumed["accessory"]["action_id"] == ids.INCIDENT_PAUSE_KEY
+    assert len(served.slack.thread(served.eng.id, root["ts"])) == 2
+    with served.engine.connect() as connection:
+        switches = latest_switches(connection)
+        events = incident_events(connection, incident_id)
+    assert switches[("anthropic", SEARCH_KEY)].active is True
+    assert [summary for _, _, summary in events[-2:]] == [
+        f"{served.admin.id} paused the key",
+        f"{served.admin.id} resumed the key",
+    ]
+
+
+def test_a_key_the_provider_refuses_to_switch_changes_nothing_and_says_why(served):
+    retired = "apikey_01RetiredBatchJob"  # archived at the stand-in: archiving is final
+    incident_id = _key_incident(served.engine, retired)
+    with served.engine.begin() as connection:
+        enqueue_alerts(connection, served.context.team_file, NOW)
+    Notifier(served.engine, served.context.client, served.context.clock).deliver()
+    [posted] = served.slack.messages(served.eng.id)
+    root = posted.as_slack(metadata=False)
     _, _, url = served.press(
         ids.INCIDENT_PAUSE_KEY, str(incident_id), user=served.admin, message=root
     )
     [reply] = _posts(served.slack, url)
-    assert "nothing was paused" in reply.body["text"]
-    assert served.slack.calls("chat.update") == []  # the root keeps its buttons
+    assert reply.body["text"].startswith("Could not pause the key: anthropic:")
+    assert "answered 400" in reply.body["text"]
+    assert ANTHROPIC_ADMIN_KEY not in reply.body["text"]
+    assert _key_status(served, retired) == "archived"
+    assert served.slack.calls("chat.update") == []
     with served.engine.connect() as connection:
+        assert latest_switches(connection) == {}
         events = incident_events(connection, incident_id)
-        view = get_incident(connection, incident_id)
-    assert view is not None
-    assert view.handled == ""
-    assert events[-1][1:] == (
-        "feedback",
-        f"{served.admin.id} asked to pause the key; not done: pausing is not wired yet",
-    )
+    assert events[-1][2].startswith(f"{served.admin.id} could not pause the key: ")
 
 
 def test_a_press_naming_no_incident_tells_the_presser(served):

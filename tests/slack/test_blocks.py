@@ -33,6 +33,7 @@ from bot.domain import (
     CreditSnapshot,
     DateRange,
     Dimension,
+    KeySwitch,
     Origin,
     SpendQuery,
     SpendReport,
@@ -473,6 +474,29 @@ def _root() -> Message:
 @case("incident_root_acknowledged")
 def _root_ack() -> Message:
     return spike_root(ACK)
+
+
+PAUSED = KeySwitch("anthropic", "apikey_01Search", False, USER, ACK.at, 1)
+
+
+@case("incident_root_key_paused")
+def _root_key_paused() -> Message:
+    return incidents.incident_root(
+        incident(why=WHY), pause_key="search-prod (apikey_01Search)", key_switch=PAUSED
+    )
+
+
+@case("incident_root_key_resumed_acknowledged")
+def _root_key_resumed() -> Message:
+    resumed = KeySwitch("anthropic", "apikey_01Search", True, USER, ACK.at + timedelta(hours=1))
+    return incidents.incident_root(
+        incident(why=WHY), pause_key=f"{EVIL}{LONG}", key_switch=resumed, handled=ACK
+    )
+
+
+@case("incident_key_paused_reply")
+def _key_paused_reply() -> Message:
+    return incidents.key_reply(incident(), "search-prod (apikey_01Search)", PAUSED)
 
 
 @case("incident_root_snoozed")

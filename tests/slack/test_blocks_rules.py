@@ -179,7 +179,7 @@ def test_a_resolved_root_has_no_buttons() -> None:
 
 
 def test_every_handling_has_an_action_and_words() -> None:
-    assert set(incidents.HANDLING_BY_ACTION) == set(ids.INCIDENT_ACTIONS)
+    assert set(incidents.HANDLING_BY_ACTION) == set(ids.INCIDENT_ANSWERS)
     for how in Handling:
         assert incidents.handled_words(Handled(how, USER, NOW))
 

@@ -77,7 +77,7 @@ def test_the_subscribed_events_are_the_registered_ones(manifest):
 
 def test_interactivity_is_on_and_every_button_the_builders_draw_has_a_listener(manifest):
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
-    assert _registered("action") == {ids.SHARE_ANSWER, *ids.INCIDENT_ACTIONS}
+    assert _registered("action") == {ids.SHARE_ANSWER, *ids.INCIDENT_ANSWERS, *ids.KEY_ACTIONS}
 
 
 def test_the_home_tab_is_enabled_because_app_home_opened_publishes_it(manifest):

@@ -16,7 +16,9 @@ from typing import Any
 
 from slack_bolt import Ack, Respond
 
-from bot.errors import UsageError
+from bot.errors import CollectorError, UsageError
+from bot.jobs.key_switch import KeySwitcher
+from bot.slack import ids
 from bot.slack.blocks import Block, Message
 from bot.slack.incidents import (
     HANDLING_BY_ACTION,
@@ -37,12 +39,7 @@ from bot.store.outbox import Outgoing, enqueue
 
 logger = logging.getLogger(__name__)
 
-PAUSE_REFUSED = "Only the admins listed in aispend.toml under [slack] admins may pause keys."
-PAUSE_NOT_WIRED = (
-    "Pausing keys is not wired to the providers yet, so nothing was paused and alert #{id} "
-    "stays open. Pause or rotate the key in the provider's console; your request is noted "
-    "on the alert."
-)
+SWITCH_REFUSED = "Only the admins listed in aispend.toml under [slack] admins may {what} keys."
 
 
 def handle_share(
@@ -101,9 +98,6 @@ def press_incident(
     """Acknowledge, snooze 24h, expected, not an anomaly: record the first press and rewrite
     the root; a later press changes nothing, and the presser is told who was first."""
     press = Press.read(action, body)
-    if press.how is Handling.KEY_PAUSED:
-        pause_key(deps, press, respond)
-        return
     now = deps.clock.now()
     until = now + SNOOZE if press.how is Handling.SNOOZED else None
     with deps.presses, deps.engine.begin() as connection:
@@ -142,16 +136,38 @@ def handled_update(view: IncidentView, channel: str, blocks: Sequence[Block] | N
     )
 
 
-def pause_key(deps: AppContext, press: Press, respond: Respond) -> None:
-    """Admins only (Slack asked them to confirm first). No provider call pauses a key yet,
-    so the request is noted on the incident and the admin told plainly; the root keeps its
-    buttons for someone to acknowledge."""
-    if not deps.is_admin(press.user):
-        raise UsageError(PAUSE_REFUSED)
-    summary = f"{press.user} asked to pause the key; not done: pausing is not wired yet"
-    with deps.engine.begin() as connection:
-        note_press(connection, press.incident_id, deps.clock.now(), summary)
-    send_ephemeral(respond, note(PAUSE_NOT_WIRED.format(id=press.incident_id)))
+def handle_key_press(
+    deps: AppContext,
+    ack: Ack,
+    action: Mapping[str, Any],
+    body: Mapping[str, Any],
+    respond: Respond,
+) -> None:
+    ack()
+    deps.later(switch_key, deps, action, body, failed=tell_failure(respond))
+
+
+def switch_key(deps: AppContext, action: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    """Pause key / Resume key (Slack asked to confirm first): admins only. The provider
+    switches the key; then the switch is recorded, told in the alert's thread, and the root
+    redrawn with the button that switches it back. When the provider refuses, the admin is
+    told why and the request is noted on the alert."""
+    active = action["action_id"] == ids.INCIDENT_RESUME_KEY
+    incident_id, user = _incident_id(action), str(body["user"]["id"])
+    if not deps.is_admin(user):
+        raise UsageError(SWITCH_REFUSED.format(what="resume" if active else "pause"))
+    switcher = KeySwitcher(deps.engine, deps.settings, deps.team_file, deps.clock)
+    try:
+        switcher.switch_for_incident(incident_id, active=active, by=user)
+    except CollectorError as e:
+        did = "resume" if active else "pause"
+        with deps.engine.begin() as connection:
+            said = f"{user} could not {did} the key: {e}"
+            note_press(connection, incident_id, deps.clock.now(), said)
+        raise UsageError(f"Could not {did} the key: {e}. Nothing changed.") from e
+    report = Notifier(deps.engine, deps.client, deps.clock).deliver()
+    if report.errors:
+        logger.warning("delivering alert #%s's key switch: %s", incident_id, report.errors)
 
 
 def _handled(view: IncidentView) -> Handled | None:
