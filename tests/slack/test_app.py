@@ -41,7 +41,7 @@ from bot.slack.blocks import Block
 from bot.slack.incidents import Handled, Handling, incident_root
 from bot.slack.notifier import Notifier
 from bot.standins.anthropic import anthropic_routes
-from bot.standins.server import StandIn, running
+from bot.standins.server import Fault, StandIn, running
 from bot.standins.slack import BOT_TOKEN, Channel, ResponsePost, SlackStandIn, User, running_slack
 from bot.store.db import make_engine, upgrade
 from bot.store.incidents import (
@@ -440,6 +440,37 @@ def test_forecast_budget_alerts_and_status_answer(served):
         assert [b["action_id"] for b in _buttons(answer["blocks"])] == [ids.SHARE_ANSWER]
 
 
+def _permalink(served: Served, ts: str) -> str:
+    """What Slack's chat.getPermalink says the message's link is."""
+    answer = served.context.client.chat_getPermalink(channel=served.eng.id, message_ts=ts)
+    return str(answer["permalink"])
+
+
+def test_alerts_link_to_their_threads_once_posted(served):
+    incident_id = _open_incident(served.engine)
+    _, _, before = served.command("alerts")
+    assert "slack.com/archives" not in _texts(_posts(served.slack, before)[0].body["blocks"])
+    root = _post_root(served, incident_id)
+    _, _, after = served.command("alerts")
+    shown = _texts(_posts(served.slack, after)[0].body["blocks"])
+    assert f"<{_permalink(served, root['ts'])}|#{incident_id}>" in shown
+    assert len(served.slack.calls("auth.test")) == 2  # Bolt's own at start, then one, kept
+    served.command("alerts")
+    assert len(served.slack.calls("auth.test")) == 2
+
+
+def test_alerts_answer_without_links_while_slack_cannot_say_the_workspace(served):
+    incident_id = _open_incident(served.engine)
+    root = _post_root(served, incident_id)
+    served.slack.fail(Fault(status=503), method="auth.test")
+    _, _, url = served.command("alerts")
+    answer = _posts(served.slack, url)[0].body
+    assert answer["text"].startswith("1 open alert")
+    assert "slack.com/archives" not in _texts(answer["blocks"])
+    _, _, again = served.command("alerts")  # asked again, and kept once it answers
+    assert _permalink(served, root["ts"]) in _texts(_posts(served.slack, again)[0].body["blocks"])
+
+
 def test_budget_set_is_refused_to_people_who_are_not_admins(served):
     _, _, url = served.command("budget set team:growth 500")
     [post] = _posts(served.slack, url)
@@ -826,6 +857,16 @@ def test_opening_the_home_tab_publishes_the_home_view(served):
     assert "November 2026 so far" in shown
     assert "Budgets and forecasts" in shown
     assert "model gpt-5 on openai" in shown
+
+
+def test_the_home_tab_links_alerts_to_their_threads(served):
+    incident_id = _open_incident(served.engine)
+    root = _post_root(served, incident_id)
+    event = {"type": "app_home_opened", "user": served.owner.id, "channel": "D0", "tab": "home"}
+    served.post(_event_body(event), content_type="application/json")
+    served.slack.wait_for("views.publish", timeout=WAIT)
+    [view] = served.slack.views[served.owner.id]
+    assert f"<{_permalink(served, root['ts'])}|#{incident_id}>" in _texts(view.view["blocks"])
 
 
 def test_opening_the_messages_tab_publishes_nothing(served):

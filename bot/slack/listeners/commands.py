@@ -48,7 +48,7 @@ def answer_aispend(deps: AppContext, asked: Asked, respond: Respond) -> None:
 
 
 def answer_for(deps: AppContext, asked: Asked, *, share: bool = True) -> Message:
-    how = Answering(deps.team_file, deps.clock.now(), deps.is_admin)
+    how = Answering(deps.team_file, deps.clock.now(), deps.is_admin, deps.alert_links)
     with deps.engine.connect() as connection:
         return answer(connection, asked, how, share=share)
 

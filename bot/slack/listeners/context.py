@@ -15,17 +15,20 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, TeamFile
 from bot.errors import UsageError
+from bot.jobs.alerting import root_key
+from bot.slack.permalinks import Workspace, message_link
+from bot.store.outbox import delivered
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +80,18 @@ class AppContext:
     presses: threading.Lock = field(default_factory=threading.Lock)
     # slow work waits for a lull in requests (see the module docstring)
     lull: Lull = field(default_factory=Lull)
+    # the workspace's URL, for links to alerts' threads
+    workspace: Workspace = field(default_factory=Workspace)
+
+    def alert_links(self, connection: Connection, incident_ids: Sequence[int]) -> dict[int, str]:
+        """Links to the Slack threads of these alerts, for those posted so far."""
+        roots = delivered(connection, [root_key(i) for i in incident_ids])
+        found = {i: roots.get(root_key(i)) for i in incident_ids}
+        posted = {i: root for i, root in found.items() if root is not None}
+        url = self.workspace.url(self.client) if posted else None
+        if url is None:
+            return {}
+        return {i: message_link(url, root.channel_id, root.ts) for i, root in posted.items()}
 
     def is_admin(self, user_id: str) -> bool:
         """Whether aispend.toml [slack].admins names this user (as U123 or <@U123>)."""

@@ -5,7 +5,7 @@ bot.slack.home), so what Slack shows is decided in one place."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -57,6 +57,9 @@ class Asked:
             raise UsageError("that Share button is from an older version; ask again") from None
 
 
+AlertLinks = Callable[[Connection, Sequence[int]], Mapping[int, str]]
+
+
 @dataclass(frozen=True, slots=True)
 class Answering:
     """What an answer may depend on besides the question."""
@@ -64,6 +67,7 @@ class Answering:
     team_file: TeamFile
     now: datetime
     is_admin: Callable[[str], bool]
+    alert_links: AlertLinks  # links to alerts' Slack threads (AppContext.alert_links)
 
 
 def answer(connection: Connection, asked: Asked, how: Answering, *, share: bool = True) -> Message:
@@ -102,7 +106,8 @@ def _answer(
     if verb is Verb.ALERTS:
         incidents = open_incidents(connection)
         waiting = {i.id for i in incidents if not i.handled}
-        return answers.alerts_answer(incidents, unacknowledged=waiting, share_key=key)
+        urls = how.alert_links(connection, [i.id for i in incidents])
+        return answers.alerts_answer(incidents, urls=urls, unacknowledged=waiting, share_key=key)
     if verb is Verb.STATUS:
         sources = list_source_states(connection)
         found = runways(connection, how.now.date())
@@ -205,9 +210,15 @@ def _budget_words(command: Command) -> tuple[Filter | None, Decimal]:
     return scope, amount
 
 
-def home_data(connection: Connection, team_file: TeamFile, now: datetime) -> HomeData:
-    """Everything the Home tab shows, as of `now`."""
+def home_data(
+    connection: Connection,
+    team_file: TeamFile,
+    now: datetime,
+    alert_links: AlertLinks | None = None,
+) -> HomeData:
+    """Everything the Home tab shows, as of `now`, with links to alerts' threads."""
     incidents = open_incidents(connection)
+    links = alert_links(connection, [i.id for i in incidents]) if alert_links else {}
     return HomeData(
         now=now,
         outlook=month_outlook(connection, team_file, now),
@@ -215,6 +226,7 @@ def home_data(connection: Connection, team_file: TeamFile, now: datetime) -> Hom
         providers=provider_trends(connection, now.date()),
         incidents=incidents,
         unacknowledged=frozenset(i.id for i in incidents if not i.handled),
+        incident_urls=links,
         sources=list_source_states(connection),
         runways=runways(connection, now.date()),
     )

@@ -20,5 +20,5 @@ def handle_home_opened(deps: AppContext, event: Mapping[str, Any]) -> None:
 def publish_home(deps: AppContext, user: str) -> None:
     now = deps.clock.now()
     with deps.engine.connect() as connection:
-        data = home_data(connection, deps.team_file, now)
+        data = home_data(connection, deps.team_file, now, deps.alert_links)
     deps.client.views_publish(user_id=user, view=home_view(data))
