@@ -13,6 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
+from bot.collectors.azure import AzureRegistration
 from bot.collectors.base import Collector
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.http import ProviderClient
@@ -46,7 +47,7 @@ class Registration:
         )
 
 
-COLLECTORS: dict[str, Registration] = {
+COLLECTORS: dict[str, Registration | AzureRegistration] = {
     "openai": Registration("openai_admin_key", "openai_base_url", openai_client, OpenAICollector),
     "anthropic": Registration(
         "anthropic_admin_key", "anthropic_base_url", anthropic_client, AnthropicCollector
@@ -57,6 +58,7 @@ COLLECTORS: dict[str, Registration] = {
     "deepseek": Registration(
         "deepseek_api_key", "deepseek_base_url", deepseek_client, DeepSeekCollector
     ),
+    "azure": AzureRegistration(),
 }
 
 
