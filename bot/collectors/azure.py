@@ -521,7 +521,10 @@ class AzureCollector:
 @dataclass(frozen=True)
 class AzureRegistration:
     """How COLLECTORS builds the Azure collector: a service principal's secret (with its
-    tenant and client id) and a scope turn it on."""
+    tenant and client id) and a scope turn it on. The secret is its key: `aispend credentials`
+    can keep it in the store like any provider's."""
+
+    key_setting: str = "azure_client_secret"
 
     def build(
         self, settings: Settings, http: httpx.Client, on_page: Callable[[str], None] | None

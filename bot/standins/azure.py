@@ -226,9 +226,8 @@ def _rows(definition: _Definition, scope: str, activity: AzureActivity) -> list[
             continue
         if not row.account.resource_id.lower().startswith(within):
             continue
-        key = (int(row.day.strftime("%Y%m%d")),) + tuple(
-            v for kind, name in definition.groupings for v in _group_value(row, kind, name)
-        )
+        groups = [v for kind, name in definition.groupings for v in _group_value(row, kind, name)]
+        key = (int(row.day.strftime("%Y%m%d")), *groups)
         sums[key][0] += row.cost
         sums[key][1] += row.quantity
     rows = []
