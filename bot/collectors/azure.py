@@ -162,6 +162,8 @@ def parse_costs_page(payload: dict[str, Any]) -> list[CostLine]:
     are found by name (their order is not fixed); cost is CostUSD where the page has it, else
     Cost in the page's Currency."""
     table = _table(payload, "costs page")
+    if not table.rows:
+        return []  # an empty answer (or a 204) may come without columns
     cost_column = next((c for c in COST_COLUMNS if c in table.index), None)
     if cost_column is None:
         raise CollectorDataError(PROVIDER, f"costs page: no cost column (one of {COST_COLUMNS})")
@@ -176,6 +178,8 @@ def parse_tags_page(payload: dict[str, Any], tag_key: str) -> dict[str, str]:
     the tag (resources without it are left out). The tag's value is read from a TagValue
     column, or from a column named after the key (UNVERIFIED which the API sends)."""
     table = _table(payload, "tags page")
+    if not table.rows:
+        return {}
     table.need("ResourceId", "tags page")
     value_column = "TagValue" if "TagValue" in table.index else tag_key
     table.need(value_column, "tags page")
