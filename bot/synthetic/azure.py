@@ -23,6 +23,7 @@ from bot.synthetic.simulation import ActivitySpec, days
 SUBSCRIPTION = "/subscriptions/00000000-0000-4000-8000-00000000a1a1"
 _QUANTUM = Decimal("0.0000000001")
 _SALT = 0xA2E
+SCALE = 0.05  # Azure's share of the synthetic company's spend stays near a tenth
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ GROWTH = Account("rg-growth-ai", "aoai-growth-swc", (("team", "growth"),))
 PLATFORM = Account("rg-platform-ptu", "aoai-platform-ptu")
 ACCOUNTS = (SUPPORT, GROWTH, PLATFORM)
 PTU_METER = "Provisioned Managed Global Unit"
-PTU_DAILY = Decimal("4.80")  # a small reservation's amortized day (synthetic scale)
+PTU_DAILY = Decimal("0.36")  # a reservation's amortized day, at the company's toy scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ class AzureActivity:
 
 def _volume(spec: ActivitySpec, day: date, rng: np.random.Generator) -> float:
     weekday = 1.0 if day.weekday() < 5 else 0.45
-    scale = spec.events_per_day / 400
+    scale = spec.events_per_day / 400 * SCALE
     return float(weekday * scale * rng.lognormal(0.0, 0.12))
 
 
@@ -138,8 +139,8 @@ def generate_azure_activity(spec: ActivitySpec, *, revision: int = 0) -> AzureAc
                 counts[meter.side == "out"] += int(units * 1000)
         usage.append(UsageRow(day, PLATFORM, PTU_METER, PTU_DAILY, Decimal(24)))
         ptu = tokens.setdefault((day, PLATFORM, "gpt-4o"), [0, 0])
-        ptu[0] += int(4_000_000 * volume)
-        ptu[1] += int(600_000 * volume)
+        ptu[0] += int(80_000_000 * volume)
+        ptu[1] += int(12_000_000 * volume)
     if revision:
         usage = _restated(spec, usage, revision)
     points = tuple(TokenPoint(d, a, m, tin, tout) for (d, a, m), (tin, tout) in tokens.items())
