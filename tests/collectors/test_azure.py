@@ -12,9 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.clock import FixedClock
+from bot.collectors import build_collectors
 from bot.collectors.azure import (
     COST_GROUPING,
     AzureCollector,
@@ -27,9 +29,9 @@ from bot.collectors.azure import (
 )
 from bot.collectors.base import Window
 from bot.collectors.http import Pacer, RetryPolicy, make_http_client
-from bot.config import AttributionConfig
+from bot.config import AttributionConfig, Settings
 from bot.domain import CostLine, DateRange, Dimension, SpendQuery
-from bot.errors import CollectorAuthError, CollectorDataError
+from bot.errors import CollectorAuthError, CollectorDataError, ConfigError
 from bot.jobs.collect import CollectContext, collect_all
 from bot.pricing import PriceBook
 from bot.standins.azure import TokenBook, login_routes, management_routes
@@ -440,3 +442,34 @@ def test_a_failed_collection_is_recorded_without_the_secret(engine, made, login,
     assert "answered 500" in state["last_error"]
     assert SECRET not in state["last_error"]
     assert "Bearer" not in state["last_error"]
+
+
+# --- settings and the registry ---------------------------------------------------------------
+
+
+def test_the_registry_builds_azure_from_a_service_principal_and_a_scope():
+    settings = Settings(
+        _env_file=None,
+        azure_tenant_id=TENANT,
+        azure_client_id=CLIENT,
+        azure_client_secret=SecretStr(SECRET),
+        azure_scope=SUBSCRIPTION,
+        azure_team_tag="owner-team",
+    )
+    http = make_http_client()
+    [collector] = build_collectors(settings, http, only="azure")
+    http.close()
+    assert isinstance(collector, AzureCollector)
+    assert (collector.scope, collector.tag_key) == (SUBSCRIPTION, "owner-team")
+    assert collector.client.base_url == "https://management.azure.com"
+    assert build_collectors(Settings(_env_file=None), http, only="azure") == []
+
+
+def test_a_secret_without_tenant_client_or_scope_is_a_config_error():
+    settings = Settings(_env_file=None, azure_client_secret=SecretStr(SECRET), azure_scope="")
+    with (
+        make_http_client() as http,
+        pytest.raises(ConfigError, match="AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_SCOPE") as e,
+    ):
+        build_collectors(settings, http, only="azure")
+    assert SECRET not in str(e.value)
