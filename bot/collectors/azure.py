@@ -21,6 +21,7 @@ served that day, from Azure Monitor's token metrics less the tokens billed pay-a
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
     from bot.config import Settings
+
+logger = logging.getLogger(__name__)
 
 PROVIDER = "azure"
 SOURCE = "azure.costs"
@@ -519,7 +522,13 @@ class AzureCollector:
             "$filter": "ModelName eq '*'",
         }
         path = "/" + resource.id.strip("/") + "/providers/Microsoft.Insights/metrics"
-        return parse_metrics(self.client.get_json(path, params), resource)
+        try:
+            return parse_metrics(self.client.get_json(path, params), resource)
+        except CollectorAuthError:
+            raise
+        except CollectorError as e:  # the bill is still right: PTU cost stays whole, unspread
+            logger.warning("azure token metrics unavailable, PTU cost not spread: %s", e)
+            return []
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,12 @@ import base64
 import binascii
 import hmac
 import json
+import math
 import secrets
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -108,10 +111,50 @@ def _oauth_error(status: int, error: str, code: str) -> Response:
     return Response(status, {"error": error, "error_description": description})
 
 
+QPU_HEADER = "x-ms-ratelimit-microsoft.costmanagement-qpu-"
+
+
+@dataclass
+class QpuBudget:
+    """Cost Management's query budget, as a bucket of `capacity` queries refilled at `per_second`:
+    a query finding it empty is answered 429 with how long until the next one is free, in
+    the QPU retry-after header and Retry-After. `clock` is injectable so tests can let time
+    pass in their sleep."""
+
+    capacity: int
+    per_second: float
+    clock: Callable[[], float] = time.monotonic
+    _left: float = -1.0
+    _at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self) -> float | None:
+        """None when a query may run now, else the seconds to wait."""
+        with self._lock:
+            now = self.clock()
+            if self._left < 0:
+                self._left, self._at = float(self.capacity), now
+            self._left = min(self.capacity, self._left + (now - self._at) * self.per_second)
+            self._at = now
+            if self._left >= 1:
+                self._left -= 1
+                return None
+            return (1 - self._left) / self.per_second
+
+    def remaining(self) -> int:
+        with self._lock:
+            return max(0, int(self._left))
+
+
 def management_routes(
-    book: TokenBook, activity: AzureActivity, *, page_rows: int = PAGE_ROWS
+    book: TokenBook,
+    activity: AzureActivity,
+    *,
+    page_rows: int = PAGE_ROWS,
+    budget: QpuBudget | None = None,
 ) -> dict[str, Route]:
-    """One route for every path under /subscriptions: the query and the metrics."""
+    """One route for every path under /subscriptions: the query (within `budget`, when one
+    is given) and the metrics."""
 
     def answer(request: Request) -> Response:
         if not request.header("Authorization"):
@@ -131,7 +174,12 @@ def management_routes(
         try:
             if request.method == "POST" and request.path.endswith(QUERY_SUFFIX):
                 scope = request.path.removesuffix(QUERY_SUFFIX)
-                return Response(body=_query(request, scope, activity, page_rows))
+                wait = budget.take() if budget is not None else None
+                if wait is not None:
+                    return _throttled(wait)
+                body = _query(request, scope, activity, page_rows)
+                left = {QPU_HEADER + "remaining": str(budget.remaining())} if budget else {}
+                return Response(body=body, headers={QPU_HEADER + "consumed": "1", **left})
             if request.method == "GET" and request.path.endswith(METRICS_SUFFIX):
                 return Response(body=_metrics(request, activity))
         except _BadRequest as e:
@@ -139,6 +187,13 @@ def management_routes(
         return _arm_error(404, "NotFound", f"no route {request.method} {request.path}")
 
     return {"/subscriptions/*": answer}
+
+
+def _throttled(wait: float) -> Response:
+    seconds = str(max(1, math.ceil(wait)))
+    headers = {QPU_HEADER + "retry-after": seconds, "Retry-After": seconds}
+    body = {"error": {"code": "429", "message": "Too many requests. Please retry."}}
+    return Response(429, body, headers)
 
 
 class _BadRequest(Exception):

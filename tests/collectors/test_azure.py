@@ -34,8 +34,8 @@ from bot.domain import CostLine, DateRange, Dimension, SpendQuery
 from bot.errors import CollectorAuthError, CollectorDataError, ConfigError
 from bot.jobs.collect import CollectContext, collect_all
 from bot.pricing import PriceBook
-from bot.standins.azure import TokenBook, login_routes, management_routes
-from bot.standins.server import Fault, StandIn, running
+from bot.standins.azure import QpuBudget, TokenBook, login_routes, management_routes
+from bot.standins.server import Fault, Request, Response, Route, StandIn, running
 from bot.standins.tls import LoopbackCert, loopback_cert
 from bot.store.attribution import Attribution
 from bot.store.models import CollectorState
@@ -473,3 +473,52 @@ def test_a_secret_without_tenant_client_or_scope_is_a_config_error():
     ):
         build_collectors(settings, http, only="azure")
     assert SECRET not in str(e.value)
+
+
+class _Clock:
+    """Time that passes only when the client sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_query_budget_throttles_and_the_collector_waits_it_out(made, login, book, cert):
+    clock = _Clock()
+    budget = QpuBudget(capacity=1, per_second=0.25, clock=clock)
+    routes = management_routes(book, ACTIVITY, page_rows=500, budget=budget)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    with running(routes) as server:
+        collector = _collector(made, login, server, cert, [])
+        collector.client.sleep = sleep
+        lines = collector.collect(START, END)
+        statuses = [r.method for r in server.requests]
+    assert _total(lines) == azure_total(ACTIVITY, START, END)
+    assert slept == [4.0]  # the second query found the budget empty: 1 query per 4 s
+    assert statuses == ["POST", "POST", "POST", "GET"]  # costs, tags refused, again, metrics
+
+
+def test_metrics_failing_leaves_ptu_cost_whole_and_the_bill_exact(collector, server):
+    server.routes = {"/subscriptions/*": _fail_get(server.routes["/subscriptions/*"])}
+    lines = collector.collect(START, END)
+    provisioned = [x for x in lines if x.service_tier == "provisioned"]
+    assert {(x.model, x.tokens_in, x.cost) for x in provisioned} == {("", 0, PTU_DAILY)}
+    assert _total(lines) == azure_total(ACTIVITY, START, END)
+
+
+def _fail_get(route: Route) -> Route:
+    """The route, but Azure Monitor (every GET) is down."""
+
+    def answer(request: Request) -> Response:
+        if request.method == "GET":
+            return Response(503, {"error": {"code": "ServiceUnavailable", "message": "later"}})
+        return route(request)
+
+    return answer
