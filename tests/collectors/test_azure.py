@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,18 +18,18 @@ from sqlalchemy import select
 
 from bot.clock import FixedClock
 from bot.collectors import build_collectors
-from bot.collectors.azure import (
+from bot.collectors.azure import AzureCollector, azure_client, client_secret_credential
+from bot.collectors.azure_costs import (
     COST_GROUPING,
-    AzureCollector,
-    azure_client,
-    client_secret_credential,
     parse_costs_page,
     parse_resource_id,
     parse_tags_page,
     query_body,
 )
+from bot.collectors.azure_metrics import parse_metrics, provisioned_share
 from bot.collectors.base import Window
 from bot.collectors.http import Pacer, RetryPolicy, make_http_client
+from bot.collectors.provisioned import Served
 from bot.config import AttributionConfig, Settings
 from bot.domain import CostLine, DateRange, Dimension, SpendQuery
 from bot.errors import CollectorAuthError, CollectorDataError, ConfigError
@@ -522,3 +523,53 @@ def _fail_get(route: Route) -> Route:
         return route(request)
 
     return answer
+
+
+# Azure Monitor Metrics - List, interval P1D, split by ModelName (constructed from section 5.6).
+METRICS: dict[str, Any] = {
+    "cost": 0,
+    "timespan": "2026-08-09T00:00:00Z/2026-08-11T00:00:00Z",
+    "interval": "P1D",
+    "value": [
+        {
+            "name": {
+                "value": "ProcessedPromptTokens",
+                "localizedValue": "Processed Inference Tokens",
+            },
+            "unit": "Count",
+            "timeseries": [
+                {
+                    "metadatavalues": [{"name": {"value": "modelname"}, "value": "gpt-4o"}],
+                    "data": [
+                        {"timeStamp": "2026-08-09T00:00:00Z", "total": 5000.0},
+                        {"timeStamp": "2026-08-10T00:00:00Z", "total": None},
+                    ],
+                }
+            ],
+        },
+        {
+            "name": {"value": "GeneratedTokens"},
+            "timeseries": [
+                {
+                    "metadatavalues": [{"name": {"value": "ModelName"}, "value": "gpt-4o"}],
+                    "data": [{"timeStamp": "2026-08-09T00:00:00Z", "total": 700.0}],
+                }
+            ],
+        },
+        {"name": {"value": "AzureOpenAIRequests"}, "timeseries": []},
+    ],
+}
+
+
+def test_metrics_become_tokens_served_per_model_and_day_less_pay_as_you_go():
+    resource = parse_resource_id(RID)
+    [served] = parse_metrics(METRICS, resource)
+    day = datetime(2026, 8, 9, tzinfo=UTC)
+    assert served == Served(day, "ai-prod", "aoai-prod", "gpt-4o", 5000, 700)
+    paygo = parse_costs_page(PAGE)  # gpt-4o-mini: a different model, so nothing is taken off
+    assert provisioned_share([served], paygo) == [served]
+    billed = [replace(line, model="gpt-4o") for line in paygo]
+    [left] = provisioned_share([served], billed)
+    assert (left.tokens_in, left.tokens_out) == (0, 0)  # never below zero
+    with pytest.raises(CollectorDataError, match=r"azure: metrics: field 'value'"):
+        parse_metrics({}, resource)
