@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     deepseek_api_key: SecretStr | None = None
     deepseek_base_url: str = "https://api.deepseek.com"
     aispend_secret_key: SecretStr | None = None  # a Fernet key for `aispend credentials`
+    # Azure OpenAI through Cost Management: a service principal (Cost Management Reader on the
+    # scope), the scope ("/subscriptions/{id}" or ".../resourceGroups/{rg}"), the tag naming
+    # a resource's team, and the management and login base URLs
+    azure_tenant_id: str = ""
+    azure_client_id: str = ""
+    azure_client_secret: SecretStr | None = None
+    azure_scope: str = ""
+    azure_team_tag: str = "team"
+    azure_management_url: str = "https://management.azure.com"
+    azure_login_url: str = "https://login.microsoftonline.com"
 
     # Slack: the bot token (xoxb-), the signing secret for HTTP mode, the app-level token
     # (xapp-) for Socket Mode, and the Web API base URL (point it at the stand-in to test)

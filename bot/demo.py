@@ -88,6 +88,11 @@ from bot.synthetic import (
 )
 from bot.synthetic.catalog import TEAMS
 
+AZURE_RULES = (  # Azure resources name their team in a tag, or by their resource group
+    AttributionConfig(provider="azure", label="team=support", team="support"),
+    AttributionConfig(provider="azure", label="team=growth", team="growth"),
+    AttributionConfig(provider="azure", project="rg-platform-ptu", team="platform"),
+)
 REPLAY_DAYS = 7  # the detector runs each morning of the last week, as it would have
 REPORTS = ("month by provider", "30d by model", "30d by team", "30d by feature")
 HEAD_OF_ENGINEERING = "priya"  # escalations call on her; she is also the bot's admin
@@ -109,7 +114,10 @@ def demo_team_file() -> TeamFile:
             TeamConfig(id=t.name, channel=t.channel, owners=(slack_user_id(t.owner),))
             for t in TEAMS
         ),
-        attribution=tuple(AttributionConfig(project=t.project, team=t.name) for t in TEAMS),
+        attribution=(
+            *(AttributionConfig(project=t.project, team=t.name) for t in TEAMS),
+            *AZURE_RULES,
+        ),
         budgets=(
             BudgetConfig(monthly=Decimal(1600)),
             BudgetConfig(monthly=Decimal(450), dimension=Dimension.TEAM, value="research"),
@@ -232,7 +240,8 @@ def _load_billed(demo: _Demo, collectors: list[Collector], providers: SimulatedP
     direct = demo.write(_direct(generate_cost_lines(spec), demo.now.date()))
     _say(
         f"  1/5 collected {collected:,} cost and usage lines from the OpenAI, Anthropic, "
-        f"OpenRouter and DeepSeek simulators in {providers.requests:,} HTTP requests; "
+        f"OpenRouter and DeepSeek simulators and Azure Cost Management (token from a "
+        f"stand-in Entra ID over TLS) in {providers.requests:,} HTTP requests; "
         f"{direct:,} billed lines loaded directly (Bedrock, Google, and OpenRouter days "
         "older than its API keeps)"
     )

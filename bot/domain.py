@@ -100,6 +100,10 @@ class CostLine:
     cost: Decimal | None = None
     currency: str = "USD"
     estimated: bool = False
+    # a provider-side tag as "key=value" (an Azure resource's team tag) that attribution
+    # rules with `label` match; not stored, and not part of the natural key: it must be a
+    # property of the project and api_key the line already carries
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 
 from bot import demo
+from bot.clock import utc_midnight
 from bot.demo import CHART_FILE, run_demo
-from bot.domain import DateRange, Dimension, Origin, SpendQuery
+from bot.domain import DateRange, Dimension, Filter, Origin, SpendQuery
 from bot.store.db import make_engine
 from bot.store.incidents import Change, open_incidents, record
 from bot.store.queries import spend
 from bot.synthetic import ActivitySpec, generate_cost_lines
+from bot.synthetic.azure import azure_total, generate_azure_activity
 
 NOW = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)
 
@@ -37,15 +39,29 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
         ),
         Decimal(0),
     )
+    azure = azure_total(
+        generate_azure_activity(spec, revision=1), utc_midnight(spec.start), utc_midnight(spec.end)
+    )
     with engine.connect() as connection:
         stored = spend(
             connection, SpendQuery(DateRange(spec.start, spec.end), origin=Origin.BILLED)
         )
         teams = spend(connection, SpendQuery(DateRange(spec.start, spec.end), (Dimension.TEAM,)))
-    assert stored.total == billed  # the restatement replaced, exactly
+    assert stored.total == billed + azure  # the restatement replaced, exactly
     assert "deepseek.balance" in out
     assert "openrouter.credits" in out
     assert {r.keys[0] for r in teams.rows} >= {"growth", "platform", "support"}
+    assert "Azure Cost Management (token from a stand-in Entra ID over TLS)" in out
+    providers = out[out.index("provider ") : out.index("Total")]
+    assert "azure" in providers
+    with engine.connect() as connection:
+        on_azure = (Filter(Dimension.PROVIDER, ("azure",)),)
+        period = DateRange(spec.start, spec.end)
+        azure_teams = spend(connection, SpendQuery(period, (Dimension.TEAM,), on_azure))
+        azure_models = spend(connection, SpendQuery(period, (Dimension.MODEL,), on_azure))
+    assert azure_teams.total == azure  # every day pulled through the Cost Management stand-in
+    assert {r.keys[0] for r in azure_teams.rows} == {"support", "growth", "platform"}
+    assert {r.keys[0] for r in azure_models.rows} >= {"gpt-4o", "gpt-4o-mini", "gpt-4.1"}
 
 
 def test_demo_runs_twice_on_the_same_file(tmp_path, capsys):

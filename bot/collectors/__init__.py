@@ -13,6 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
+from bot.collectors.azure import AzureRegistration
 from bot.collectors.base import Collector, SwitchesKeys
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.http import ProviderClient
@@ -46,7 +47,7 @@ class Registration:
         )
 
 
-COLLECTORS: dict[str, Registration] = {
+COLLECTORS: dict[str, Registration | AzureRegistration] = {
     "openai": Registration("openai_admin_key", "openai_base_url", openai_client, OpenAICollector),
     "anthropic": Registration(
         "anthropic_admin_key", "anthropic_base_url", anthropic_client, AnthropicCollector
@@ -57,6 +58,7 @@ COLLECTORS: dict[str, Registration] = {
     "deepseek": Registration(
         "deepseek_api_key", "deepseek_base_url", deepseek_client, DeepSeekCollector
     ),
+    "azure": AzureRegistration(),
 }
 
 
@@ -78,5 +80,7 @@ def key_switching_providers() -> frozenset[str]:
     return frozenset(
         provider
         for provider, entry in COLLECTORS.items()
-        if isinstance(entry.collector, type) and issubclass(entry.collector, SwitchesKeys)
+        if isinstance(entry, Registration)
+        and isinstance(entry.collector, type)
+        and issubclass(entry.collector, SwitchesKeys)
     )

@@ -1,5 +1,7 @@
 """The one HTTP client every collector uses: timeouts, bounded retries with backoff that honour
-Retry-After, a per-provider request rate, and a loop guard on paging cursors.
+Retry-After (and services' own retry-after headers, such as Azure's
+x-ms-ratelimit-...-retry-after), a per-provider request rate, and a loop guard on paging cursors
+and next links.
 
 Errors become the CollectorError tree and name the provider and the path, never a header, a
 query string or a body that could hold a secret.
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -75,27 +78,52 @@ class ProviderClient:
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """GET and decode a JSON object, retrying what is worth retrying."""
-        return self._retrying(
-            path, lambda: self.http.get(self._url(path), params=params, headers=self.headers)
-        )
+        return self._retried("GET", path, params, None)
 
-    def post_json(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST a JSON body and decode the JSON object answered. Retried like a GET, so only
-        for requests that are safe to repeat (setting a key's status to a given value)."""
-        return self._retrying(
-            path, lambda: self.http.post(self._url(path), json=dict(body), headers=self.headers)
-        )
+    def post_json(
+        self, path: str, body: Mapping[str, Any], params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """POST a JSON body and decode the JSON object answered (a 204 is an empty object);
+        `path` may also be a full URL on the base URL's own host (a next link)."""
+        return self._retried("POST", path, params, body)
 
-    def _url(self, path: str) -> str:
-        return self.base_url + path
+    def linked_pages(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        body: Mapping[str, Any],
+        next_link: Callable[[dict[str, Any]], str | None],
+    ) -> Iterator[dict[str, Any]]:
+        """Every page of a POSTed query whose answers name the next page's full URL (Azure's
+        nextLink): the same body goes to each link. A link seen twice, or one to another
+        host (it would be sent our credentials), stops with an error."""
+        seen: set[str] = set()
+        page = self.post_json(path, body, params)
+        while True:
+            yield page
+            link = next_link(page)
+            if not link:
+                return
+            if link in seen:
+                raise CollectorDataError(self.provider, f"{path} repeated its next link")
+            if not _same_origin(link, self.base_url):
+                raise CollectorDataError(self.provider, f"{path} linked to another host")
+            seen.add(link)
+            page = self.post_json(link, body)
 
-    def _retrying(self, path: str, send: Callable[[], httpx.Response]) -> dict[str, Any]:
+    def _retried(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         last: CollectorError | None = None
         for attempt in range(self.policy.attempts):
             if attempt:
                 self.sleep(self._delay(attempt, last))
             try:
-                answer = self._once(path, send)
+                answer = self._once(method, path, params, body)
             except (CollectorRateLimited, CollectorUnavailable) as e:
                 last = e
                 continue
@@ -146,11 +174,21 @@ class ProviderClient:
             return min(error.retry_after, self.policy.max_delay)
         return self.policy.backoff(attempt - 1, self.jitter())
 
-    def _once(self, path: str, send: Callable[[], httpx.Response]) -> dict[str, Any]:
+    def _once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         self.pacer.wait()
         self.requests += 1
+        url = path if _is_url(path) else self.base_url + path
+        path = urlsplit(url).path if _is_url(path) else path  # errors never show a query
         try:
-            response = send()
+            response = self.http.request(
+                method, url, params=params, json=payload, headers=dict(self.headers)
+            )
             body = response.content
         except httpx.TimeoutException as e:
             raise CollectorUnavailable(self.provider, f"{path} timed out") from e
@@ -170,6 +208,8 @@ class ProviderClient:
             raise CollectorUnavailable(self.provider, f"{path} answered {status}")
         if status >= 400:
             raise CollectorError(self.provider, f"{path} answered {status}: {_message(body)}")
+        if status == 204:
+            return {}
         try:
             decoded = json.loads(body)
         except ValueError as e:
@@ -186,11 +226,30 @@ def make_http_client() -> httpx.Client:
     return httpx.Client(timeout=TIMEOUT, trust_env=False, headers={"User-Agent": "aispend"})
 
 
+def _is_url(path: str) -> bool:
+    return path.startswith(("https://", "http://"))
+
+
+def _same_origin(url: str, base_url: str) -> bool:
+    link, base = urlsplit(url), urlsplit(base_url)
+    return (link.scheme, link.netloc.lower()) == (base.scheme, base.netloc.lower())
+
+
 def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After as seconds, from a number or an HTTP date."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
+    """How long the service asks us to wait: the longest of Retry-After and any
+    x-ms-ratelimit-*-retry-after header (Azure's, in seconds), or None when none is given."""
+    waits = [
+        seconds
+        for name, value in response.headers.items()
+        if name.lower() == "retry-after"
+        or (name.lower().startswith("x-ms-ratelimit-") and name.lower().endswith("-retry-after"))
+        if (seconds := _seconds(value)) is not None
+    ]
+    return max(waits, default=None)
+
+
+def _seconds(value: str) -> float | None:
+    """A retry-after value as seconds, from a number or an HTTP date."""
     try:
         return max(0.0, float(value))
     except ValueError:

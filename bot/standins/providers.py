@@ -19,6 +19,7 @@ from bot.collectors.openai import OpenAICollector, openai_client
 from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
 from bot.domain import CostLine
 from bot.standins.anthropic import anthropic_routes
+from bot.standins.azure_demo import SimulatedAzure, simulated_azure
 from bot.standins.deepseek import deepseek_routes
 from bot.standins.openai import openai_routes
 from bot.standins.openrouter import openrouter_routes
@@ -41,6 +42,7 @@ class SimulatedProviders:
     spec: ActivitySpec
     servers: dict[str, StandIn]
     clients: list[ProviderClient] = field(default_factory=list)
+    azure: SimulatedAzure | None = None
 
     def serve(self, revision: int) -> None:
         """Serve the billed lines as of `revision` (1 restates the last days)."""
@@ -48,6 +50,8 @@ class SimulatedProviders:
         hourly = generate_estimated_lines(self.spec)
         for provider, server in self.servers.items():
             server.routes = _routes(provider, _of(provider, billed), _of(provider, hourly))
+        if self.azure is not None:
+            self.azure.serve(revision)
 
     def collectors(self, http: httpx.Client, today: date) -> list[Collector]:
         """The real collectors, talking to the simulators; `today` is the demo's date."""
@@ -61,23 +65,28 @@ class SimulatedProviders:
             )
         ]
         openai, anthropic, openrouter, deepseek = self.clients
-        return [
+        collectors: list[Collector] = [
             OpenAICollector(openai),
             AnthropicCollector(anthropic),
             OpenRouterCollector(openrouter, today=lambda: today),
             DeepSeekCollector(deepseek),
         ]
+        if self.azure is not None:
+            collectors.append(self.azure.collector(http))
+        return collectors
 
     @property
     def requests(self) -> int:
-        return sum(client.requests for client in self.clients)
+        azure = self.azure.requests if self.azure is not None else 0
+        return sum(client.requests for client in self.clients) + azure
 
 
 @contextmanager
 def simulated_providers(spec: ActivitySpec) -> Iterator[SimulatedProviders]:
     with ExitStack() as stack:
         servers = {p: stack.enter_context(running({})) for p in SIMULATED}
-        providers = SimulatedProviders(spec, servers)
+        azure = stack.enter_context(simulated_azure(spec))
+        providers = SimulatedProviders(spec, servers, azure=azure)
         providers.serve(revision=0)
         yield providers
 

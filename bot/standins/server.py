@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -75,13 +76,17 @@ Route = Callable[[Request], Response]
 class StandIn:
     """Answers GET and POST requests from `routes` (path -> handler); records every request."""
 
-    def __init__(self, routes: Mapping[str, Route]) -> None:
+    def __init__(self, routes: Mapping[str, Route], tls: ssl.SSLContext | None = None) -> None:
         self.routes = dict(routes)
         self.requests: list[Request] = []
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # https, for clients that refuse anything else (azure-identity)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -89,7 +94,7 @@ class StandIn:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     def inject(self, *faults: Fault) -> None:
         with self._lock:
@@ -115,8 +120,8 @@ class StandIn:
 
 
 @contextmanager
-def running(routes: Mapping[str, Route]) -> Iterator[StandIn]:
-    standin = StandIn(routes).start()
+def running(routes: Mapping[str, Route], tls: ssl.SSLContext | None = None) -> Iterator[StandIn]:
+    standin = StandIn(routes, tls).start()
     try:
         yield standin
     finally:

@@ -103,6 +103,47 @@ def test_retry_after_is_honoured(client, server, sleeps):
     assert sleeps == [3.0]
 
 
+@pytest.mark.parametrize(
+    ("headers", "slept"),
+    [
+        ({"x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": "5"}, [5.0]),
+        (
+            {"x-ms-ratelimit-microsoft.costmanagement-entity-retry-after": "4", "Retry-After": "6"},
+            [6.0],
+        ),
+        ({"x-ms-ratelimit-remaining-subscription-reads": "11999"}, [0.01]),  # not a wait
+    ],
+)
+def test_services_own_retry_after_headers_are_honoured(client, server, sleeps, headers, slept):
+    server.inject(Fault(status=429, headers=headers))
+    client.get_json("/pages")
+    assert sleeps == slept
+
+
+def test_post_sends_a_json_body_and_a_204_is_an_empty_object(client, server):
+    server.routes["/query"] = lambda r: Response(204, b"")
+    assert client.post_json("/query", {"type": "AmortizedCost"}, {"api-version": "1"}) == {}
+    [request] = server.requests
+    assert (request.method, request.body, request.param("api-version")) == (
+        "POST",
+        b'{"type":"AmortizedCost"}',
+        "1",
+    )
+
+
+def test_next_links_are_followed_on_the_same_host_only(client, server):
+    def linked(request: Request) -> Response:
+        skip = int(request.param("skip") or "0")
+        link = f"{server.url}/linked?skip={skip + 1}" if skip < 2 else None
+        return Response(body={"properties": {"nextLink": link}, "page": skip})
+
+    server.routes["/linked"] = linked
+    pages = client.linked_pages("/linked", {}, {"q": 1}, lambda p: p["properties"]["nextLink"])
+    assert [p["page"] for p in pages] == [0, 1, 2]
+    assert {r.body for r in server.requests} == {b'{"q":1}'}
+    assert all(r.headers["Authorization"] == f"Bearer {SECRET}" for r in server.requests)
+
+
 def test_backoff_grows_without_retry_after(client, server, sleeps):
     server.inject(Fault(status=503), Fault(status=503), Fault(status=503))
     client.get_json("/pages")
