@@ -63,6 +63,7 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 11, 4, tzinfo=UTC)
 IN_TYPE = marketplace_usage_type("InputTokenCount")
 OUT_TYPE = marketplace_usage_type("OutputTokenCount")
+NOVA_TYPE = "USE1-NovaPro-input-tokens"
 
 
 def _group(keys: list[str], cost: str, quantity: str | None = None) -> dict[str, Any]:
@@ -112,15 +113,19 @@ def test_the_reference_page_becomes_billed_lines_with_model_tokens_and_exact_dol
 
 def test_cache_reads_are_inside_tokens_in():
     page = _page(_group([SONNET, "USE1-MP:USE1_CacheReadInputTokenCount-Units"], "0.3", "1"))
-    (_, line), = parse_usage_page(page, "UnblendedCost")
+    ((_, line),) = parse_usage_page(page, "UnblendedCost")
     assert (line.tokens_in, line.cache_read_tokens, line.cache_write_tokens) == (10**6, 10**6, 0)
 
 
 def test_provisioned_throughput_keeps_its_dollars_and_counts_no_tokens():
     usage_type = "USE1-ProvisionedThroughput-Claude3Haiku-ModelUnits"
     page = _page(_group(["Amazon Bedrock", usage_type], "39.6000000000", "1"))
-    (_, line), = parse_usage_page(page, "UnblendedCost")
-    assert (line.service_tier, line.model, line.cost) == ("provisioned", "Claude3Haiku", Decimal("39.6"))
+    ((_, line),) = parse_usage_page(page, "UnblendedCost")
+    assert (line.service_tier, line.model, line.cost) == (
+        "provisioned",
+        "Claude3Haiku",
+        Decimal("39.6"),
+    )
     assert line.tokens_in == line.tokens_out == 0
 
 
@@ -192,7 +197,14 @@ def _rows() -> list[Row]:
             Row(day, SONNET, IN_TYPE, "growth", Decimal("3.0000000001"), Decimal("1")),
             Row(day, SONNET, OUT_TYPE, "growth", Decimal("1.5"), Decimal("0.1")),
             Row(day, SONNET, IN_TYPE, "research", Decimal("0.75"), Decimal("0.25")),
-            Row(day, "Amazon Bedrock", "USE1-NovaPro-input-tokens", "", Decimal("0.8"), Decimal(1000)),
+            Row(
+                day,
+                "Amazon Bedrock",
+                "USE1-NovaPro-input-tokens",
+                "",
+                Decimal("0.8"),
+                Decimal(1000),
+            ),
             Row(day, "Amazon Bedrock AgentCore", "USE1-Runtime-vCPU-Hours", "", Decimal(9)),
             Row(day, "Amazon Simple Storage Service", "USE1-TimedStorage-ByteHrs", "", Decimal(4)),
         ]
@@ -318,13 +330,22 @@ def test_persistent_throttling_is_rate_limited():
     error = ClientError(
         {
             "Error": {"Code": "LimitExceededException", "Message": "Rate exceeded"},
-            "ResponseMetadata": {"HTTPStatusCode": 400},
+            "ResponseMetadata": {
+                "HTTPStatusCode": 400,
+                "HTTPHeaders": {},
+                "HostId": "",
+                "RequestId": "r-1",
+                "RetryAttempts": 3,
+            },
         },
         "GetCostAndUsage",
     )
     translated = translate_client_error("GetCostAndUsage", error)
     assert isinstance(translated, CollectorRateLimited)
-    assert str(translated) == "bedrock: GetCostAndUsage answered LimitExceededException after every retry"
+    assert (
+        str(translated)
+        == "bedrock: GetCostAndUsage answered LimitExceededException after every retry"
+    )
 
 
 def test_a_validation_error_carries_aws_message(server):

@@ -13,7 +13,12 @@ from bot.collectors.bedrock_usage import (
     service_model,
 )
 
-IN, OUT, READ, WRITE = TokenKind.INPUT, TokenKind.OUTPUT, TokenKind.CACHE_READ, TokenKind.CACHE_WRITE
+IN, OUT, READ, WRITE = (
+    TokenKind.INPUT,
+    TokenKind.OUTPUT,
+    TokenKind.CACHE_READ,
+    TokenKind.CACHE_WRITE,
+)
 
 
 @pytest.mark.parametrize(
