@@ -68,7 +68,13 @@ from bot.slack.app import AppContext, create_app
 from bot.slack.commands import parse_command, resolve_period
 from bot.slack.notifier import Notifier
 from bot.slack.terminal import render_message, render_thread
-from bot.standins.providers import SIMULATED, SimulatedProviders, simulated_providers
+from bot.standins.providers import (
+    BILLED_ONLY,
+    SIMULATED,
+    SimulatedProviders,
+    bedrock_tag,
+    simulated_providers,
+)
 from bot.standins.slack import BOT_TOKEN, Channel, SlackStandIn, running_slack
 from bot.standins.slack import Message as StandInMessage
 from bot.store import queries
@@ -109,7 +115,10 @@ def demo_team_file() -> TeamFile:
             TeamConfig(id=t.name, channel=t.channel, owners=(slack_user_id(t.owner),))
             for t in TEAMS
         ),
-        attribution=tuple(AttributionConfig(project=t.project, team=t.name) for t in TEAMS),
+        attribution=(
+            *(AttributionConfig(project=t.project, team=t.name) for t in TEAMS),
+            *(_bedrock_rule(t.project, t.name) for t in TEAMS),
+        ),
         budgets=(
             BudgetConfig(monthly=Decimal(1600)),
             BudgetConfig(monthly=Decimal(450), dimension=Dimension.TEAM, value="research"),
@@ -213,8 +222,8 @@ def _fresh_store(url: str) -> Engine:
 
 
 def _direct(lines: list[CostLine], today: date) -> list[CostLine]:
-    """Billed lines no collector can fetch, stored as they are: the cloud providers (their
-    collectors are not built yet) and OpenRouter days older than its API's 30-day reach.
+    """Billed lines no collector can fetch, stored as they are: the cloud providers whose
+    collectors are not built yet and OpenRouter days older than its API's 30-day reach.
     DeepSeek has no cost API at all: its spend is what the apps' request events report."""
     oldest_reachable = utc_midnight(today - timedelta(days=openrouter.ACTIVITY_DAYS))
     return [
@@ -232,9 +241,9 @@ def _load_billed(demo: _Demo, collectors: list[Collector], providers: SimulatedP
     direct = demo.write(_direct(generate_cost_lines(spec), demo.now.date()))
     _say(
         f"  1/5 collected {collected:,} cost and usage lines from the OpenAI, Anthropic, "
-        f"OpenRouter and DeepSeek simulators in {providers.requests:,} HTTP requests; "
-        f"{direct:,} billed lines loaded directly (Bedrock, Google, and OpenRouter days "
-        "older than its API keeps)"
+        f"OpenRouter, DeepSeek and AWS Cost Explorer (Bedrock) simulators in "
+        f"{providers.requests:,} HTTP requests; {direct:,} billed lines loaded directly "
+        "(Google, and OpenRouter days older than its API keeps)"
     )
 
 
@@ -277,8 +286,17 @@ def _restate(demo: _Demo, collectors: list[Collector], providers: SimulatedProvi
     )
 
 
+def _bedrock_rule(project: str, team: str) -> AttributionConfig:
+    """Bedrock lines carry the value of the `team` tag on the application inference profile."""
+    return AttributionConfig(provider="bedrock", project=bedrock_tag(project), team=team)
+
+
 def _load_estimates(demo: _Demo) -> None:
-    lines = [x for x in generate_estimated_lines(demo.spec) if x.provider not in SIMULATED]
+    lines = [
+        x
+        for x in generate_estimated_lines(demo.spec)
+        if x.provider not in SIMULATED or x.provider in BILLED_ONLY
+    ]
     demo.write(lines)
     _say(
         "  4/5 today's hourly usage, priced as estimates until billed: from the OpenAI and "

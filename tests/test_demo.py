@@ -8,7 +8,7 @@ import pytest
 
 from bot import demo
 from bot.demo import CHART_FILE, run_demo
-from bot.domain import DateRange, Dimension, Origin, SpendQuery
+from bot.domain import DateRange, Dimension, Filter, Origin, SpendQuery
 from bot.store.db import make_engine
 from bot.store.incidents import Change, open_incidents, record
 from bot.store.queries import spend
@@ -46,6 +46,28 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
     assert "deepseek.balance" in out
     assert "openrouter.credits" in out
     assert {r.keys[0] for r in teams.rows} >= {"growth", "platform", "support"}
+    bedrock_billed = sum(
+        (
+            x.cost or Decimal(0)
+            for x in generate_cost_lines(spec, revision=1)
+            if x.provider == "bedrock"
+        ),
+        Decimal(0),
+    )
+    with engine.connect() as connection:
+        bedrock = spend(
+            connection,
+            SpendQuery(
+                DateRange(spec.start, spec.end),
+                (Dimension.MODEL, Dimension.TEAM),
+                (Filter(Dimension.PROVIDER, ("bedrock",)),),
+                origin=Origin.BILLED,
+            ),
+        )
+    assert "AWS Cost Explorer (Bedrock)" in out
+    assert bedrock.total == bedrock_billed > 0  # collected through Cost Explorer, exactly
+    assert {r.keys[0] for r in bedrock.rows} == {"Claude Sonnet 4.5"}
+    assert "" not in {r.keys[1] for r in bedrock.rows}  # every dollar reached a team by its tag
 
 
 def test_demo_runs_twice_on_the_same_file(tmp_path, capsys):

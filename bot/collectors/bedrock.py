@@ -316,6 +316,7 @@ def bedrock_collector(
     endpoint_url: str = "",
     options: BedrockOptions | None = None,
     on_page: PageHook | None = None,
+    cache: PullCache = PROCESS_CACHE,
 ) -> BedrockCollector:
     """The collector for one set of AWS credentials (and, to test, another endpoint)."""
     key_id = access_key_id.get_secret_value()
@@ -323,4 +324,4 @@ def bedrock_collector(
     chosen = options or BedrockOptions()
     account = f"{key_id}@{endpoint_url}"
     opts = BedrockOptions(chosen.tag_key, chosen.metric, chosen.refresh, account)
-    return BedrockCollector(CostExplorer(client, on_page), opts)
+    return BedrockCollector(CostExplorer(client, on_page), opts, cache=cache)

@@ -10,28 +10,34 @@ from datetime import date
 from decimal import Decimal
 
 import httpx
+from pydantic import SecretStr
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.base import Collector
+from bot.collectors.bedrock import BedrockCollector, BedrockOptions, PullCache, bedrock_collector
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
 from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
 from bot.domain import CostLine
 from bot.standins.anthropic import anthropic_routes
+from bot.standins.bedrock import cost_explorer_routes, rows_from_lines
 from bot.standins.deepseek import deepseek_routes
 from bot.standins.openai import openai_routes
 from bot.standins.openrouter import openrouter_routes
 from bot.standins.server import Route, StandIn, running
 from bot.synthetic import ActivitySpec, generate_cost_lines, generate_estimated_lines
 
-SIMULATED = ("openai", "anthropic", "openrouter", "deepseek")
+SIMULATED = ("openai", "anthropic", "openrouter", "deepseek", "bedrock")
+BILLED_ONLY = ("bedrock",)  # simulated for billed cost; its hourly tokens are not collected
 DEMO_KEYS = {  # loopback only; none of these is anyone's key
     "openai": "sk-admin-demo",
     "anthropic": "sk-ant-admin-demo",
     "openrouter": "sk-or-demo",
     "deepseek": "sk-deepseek-demo",
+    "bedrock": "AKIADEMOBEDROCK",  # an access key id; its secret is BEDROCK_DEMO_SECRET
 }
+BEDROCK_DEMO_SECRET = "demo-secret-access-key"
 OPENROUTER_CREDITS = Decimal(10)  # what the fictional company has bought on OpenRouter
 DEEPSEEK_BALANCE = Decimal("2.40")  # its DeepSeek balance left today, in USD: running low
 
@@ -41,6 +47,7 @@ class SimulatedProviders:
     spec: ActivitySpec
     servers: dict[str, StandIn]
     clients: list[ProviderClient] = field(default_factory=list)
+    bedrock: BedrockCollector | None = None
 
     def serve(self, revision: int) -> None:
         """Serve the billed lines as of `revision` (1 restates the last days)."""
@@ -61,16 +68,26 @@ class SimulatedProviders:
             )
         ]
         openai, anthropic, openrouter, deepseek = self.clients
+        self.bedrock = bedrock_collector(
+            SecretStr(DEMO_KEYS["bedrock"]),
+            SecretStr(BEDROCK_DEMO_SECRET),
+            endpoint_url=self.servers["bedrock"].url,
+            options=BedrockOptions(),
+            cache=PullCache(),
+        )
         return [
             OpenAICollector(openai),
             AnthropicCollector(anthropic),
             OpenRouterCollector(openrouter, today=lambda: today),
             DeepSeekCollector(deepseek),
+            self.bedrock,
         ]
 
     @property
     def requests(self) -> int:
-        return sum(client.requests for client in self.clients)
+        """HTTP requests sent to every simulator (Bedrock's each a billed one in real life)."""
+        bedrock = 0 if self.bedrock is None else self.bedrock.requests
+        return sum(client.requests for client in self.clients) + bedrock
 
 
 @contextmanager
@@ -80,6 +97,12 @@ def simulated_providers(spec: ActivitySpec) -> Iterator[SimulatedProviders]:
         providers = SimulatedProviders(spec, servers)
         providers.serve(revision=0)
         yield providers
+
+
+def bedrock_tag(project: str) -> str:
+    """The `team` cost allocation tag on the synthetic company's application inference
+    profiles: the team that owns the project ("proj_growth" -> "growth")."""
+    return project.removeprefix("proj_")
 
 
 def _of(provider: str, lines: list[CostLine]) -> list[CostLine]:
@@ -92,5 +115,8 @@ def _routes(provider: str, billed: list[CostLine], hourly: list[CostLine]) -> di
         return openrouter_routes(key=key, activity=billed, total_credits=OPENROUTER_CREDITS)
     if provider == "deepseek":
         return deepseek_routes(key=key, balances=[("USD", DEEPSEEK_BALANCE)])
+    if provider == "bedrock":
+        rows = rows_from_lines(billed, lambda line: bedrock_tag(line.project))
+        return cost_explorer_routes(access_key_id=key, rows=rows)
     make = openai_routes if provider == "openai" else anthropic_routes
     return dict(make(admin_key=key, costs=billed, usage=hourly))
