@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -83,6 +81,9 @@ def ce_client(
 ) -> CostExplorerClient:
     """A boto3 Cost Explorer client with explicit credentials (never the ambient AWS chain:
     Cost Explorer bills every request), standard-mode retries and timeouts."""
+    import boto3  # a quarter second to import: only runs that use Bedrock pay for it
+    from botocore.config import Config
+
     session = boto3.session.Session(
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,

@@ -1,9 +1,10 @@
 """A stand-in for AWS Cost Explorer's GetCostAndUsage and GetDimensionValues, as boto3 calls
 them: the AWS JSON 1.1 protocol (POST / with X-Amz-Target: AWSInsightsIndexService.<Op>,
-errors as {"__type", "message"}), a SigV4 Authorization header whose credential must be the
-configured access key id scoped to us-east-1/ce, daily ResultsByTime with Groups whose Keys
-follow GroupBy (TAG keys as "key$value"), amounts as strings with ten decimals, and paging by
-NextPageToken that must come back with identical parameters (RequestChangedException).
+errors as {"__type", "message"}), a SigV4 signature checked with the configured key pair
+(recomputed over the signed headers with botocore's signer), daily ResultsByTime with Groups
+whose Keys follow GroupBy (TAG keys as "key$value"), amounts as strings with ten decimals, and
+paging by NextPageToken that must come back with identical parameters
+(RequestChangedException).
 
 It serves rows of (day, SERVICE, USAGE_TYPE, tag value, dollars, quantity). `rows_from_lines`
 turns the synthetic company's Bedrock lines into them: each line's dollars split over its
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 from collections import defaultdict
@@ -23,6 +25,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from bot.domain import CostLine
 from bot.money import SCALE
@@ -35,7 +41,8 @@ PAGE_SIZE = 200  # groups per page
 _QUANTUM = Decimal(1).scaleb(-SCALE)
 _CREDENTIAL = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>[0-9]{8})/(?P<region>[^/]+)/"
-    r"(?P<service>[^/]+)/aws4_request, SignedHeaders=[^,]+, Signature=[0-9a-f]{64}$"
+    r"(?P<service>[^/]+)/aws4_request, SignedHeaders=(?P<signed>[^,]+), "
+    r"Signature=(?P<signature>[0-9a-f]{64})$"
 )
 _COST_METRICS = frozenset(
     {"UnblendedCost", "NetUnblendedCost", "BlendedCost", "AmortizedCost", "NetAmortizedCost"}
@@ -119,7 +126,12 @@ UNAVAILABLE = error_fault("InternalServerException", "Internal failure", 500)
 
 
 def cost_explorer_routes(
-    *, access_key_id: str, rows: Sequence[Row], tag_key: str = "team", page_size: int = PAGE_SIZE
+    *,
+    access_key_id: str,
+    secret_access_key: str,
+    rows: Sequence[Row],
+    tag_key: str = "team",
+    page_size: int = PAGE_SIZE,
 ) -> dict[str, Route]:
     """Routes for StandIn answering Cost Explorer at its root path."""
     held = tuple(rows)
@@ -130,7 +142,7 @@ def cost_explorer_routes(
 
     def answer(request: Request) -> Response:
         try:
-            _authenticate(request, access_key_id)
+            _authenticate(request, Credentials(access_key_id, secret_access_key))
             target = request.header("X-Amz-Target") or ""
             operation = operations.get(target.removeprefix(TARGET_PREFIX))
             if operation is None or not target.startswith(TARGET_PREFIX):
@@ -144,19 +156,36 @@ def cost_explorer_routes(
     return {"/": answer}
 
 
-def _authenticate(request: Request, access_key_id: str) -> None:
+def _authenticate(request: Request, credentials: Credentials) -> None:
     header = request.header("Authorization")
-    if not header or not request.header("X-Amz-Date"):
+    when = request.header("X-Amz-Date")
+    if not header or not when:
         raise ApiError("MissingAuthenticationTokenException", "Missing Authentication Token")
     found = _CREDENTIAL.match(header)
     if found is None:
         raise ApiError("IncompleteSignatureException", "Authorization header is malformed")
-    if found["key"] != access_key_id:
+    if found["key"] != credentials.access_key:
         raise ApiError(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
-    if found["region"] != "us-east-1" or found["service"] != "ce":
+    if found["region"] != "us-east-1" or found["service"] != "ce" or found["day"] != when[:8]:
         raise ApiError("InvalidSignatureException", "Credential should be scoped to us-east-1/ce.")
+    expected = _signature(request, credentials, found["signed"].split(";"), when)
+    if not hmac.compare_digest(expected, found["signature"]):
+        raise ApiError(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        )
+
+
+def _signature(request: Request, credentials: Credentials, signed: list[str], when: str) -> str:
+    """SigV4 over the headers the client says it signed, as AWS recomputes it."""
+    headers = {name: request.header(name) or "" for name in signed}
+    url = f"http://{headers.get('host', '')}{request.path}"
+    aws = AWSRequest(method=request.method, url=url, data=request.body, headers=headers)
+    aws.context["timestamp"] = when
+    signer = SigV4Auth(credentials, "ce", "us-east-1")
+    return str(signer.signature(signer.string_to_sign(aws, signer.canonical_request(aws)), aws))
 
 
 def _body(request: Request) -> dict[str, Any]:

@@ -117,6 +117,8 @@ def _routes(provider: str, billed: list[CostLine], hourly: list[CostLine]) -> di
         return deepseek_routes(key=key, balances=[("USD", DEEPSEEK_BALANCE)])
     if provider == "bedrock":
         rows = rows_from_lines(billed, lambda line: bedrock_tag(line.project))
-        return cost_explorer_routes(access_key_id=key, rows=rows)
+        return cost_explorer_routes(
+            access_key_id=key, secret_access_key=BEDROCK_DEMO_SECRET, rows=rows
+        )
     make = openai_routes if provider == "openai" else anthropic_routes
     return dict(make(admin_key=key, costs=billed, usage=hourly))

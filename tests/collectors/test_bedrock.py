@@ -216,7 +216,11 @@ BEDROCK_PER_DAY = Decimal("3.0000000001") + Decimal("1.5") + Decimal("0.75") + D
 
 @pytest.fixture
 def server() -> Iterator[StandIn]:
-    with running(cost_explorer_routes(access_key_id=KEY_ID, rows=_rows(), page_size=2)) as s:
+    with running(
+        cost_explorer_routes(
+            access_key_id=KEY_ID, secret_access_key=SECRET, rows=_rows(), page_size=2
+        )
+    ) as s:
         yield s
 
 
@@ -318,6 +322,16 @@ def test_errors_that_outlast_the_retries_name_provider_and_operation_never_a_sec
     assert len(server.requests) == 4
 
 
+def test_a_wrong_secret_fails_the_signature_and_is_not_retried(server):
+    client = ce_client(KEY_ID, "not-the-secret", endpoint_url=server.url, timeout=5)
+    collector = BedrockCollector(CostExplorer(client), cache=PullCache())
+    with pytest.raises(CollectorAuthError) as caught:
+        collector.collect(START, END)
+    assert "InvalidSignatureException" in str(caught.value)
+    assert "not-the-secret" not in str(caught.value)
+    assert len(server.requests) == 1
+
+
 def test_a_key_id_cost_explorer_does_not_know_is_refused_without_retries(server):
     with pytest.raises(CollectorAuthError) as caught:
         _collector(server, key_id="AKIAUNKNOWN").collect(START, END)
@@ -402,7 +416,9 @@ def test_stored_by_team_through_attribution_rules_and_a_repull_replaces(engine):
     )
     window = Window(START, END)
     rows = _rows()
-    with running(cost_explorer_routes(access_key_id=KEY_ID, rows=rows)) as first:
+    with running(
+        cost_explorer_routes(access_key_id=KEY_ID, secret_access_key=SECRET, rows=rows)
+    ) as first:
         (outcome,) = collect_all(context, [_collector(first, refresh=timedelta(0))], window)
     assert outcome.ok
     total, teams = _team_spend(engine)
@@ -416,7 +432,9 @@ def test_stored_by_team_through_attribution_rules_and_a_repull_replaces(engine):
         else r
         for r in rows
     ]
-    with running(cost_explorer_routes(access_key_id=KEY_ID, rows=restated)) as second:
+    with running(
+        cost_explorer_routes(access_key_id=KEY_ID, secret_access_key=SECRET, rows=restated)
+    ) as second:
         collect_all(context, [_collector(second, refresh=timedelta(0))], window)
     total, _ = _team_spend(engine)
     assert total == 4 * BEDROCK_PER_DAY
