@@ -69,7 +69,6 @@ from bot.slack.commands import parse_command, resolve_period
 from bot.slack.notifier import Notifier
 from bot.slack.terminal import render_message, render_thread
 from bot.standins.providers import (
-    BILLED_ONLY,
     SIMULATED,
     SimulatedProviders,
     bedrock_tag,
@@ -292,15 +291,12 @@ def _bedrock_rule(project: str, team: str) -> AttributionConfig:
 
 
 def _load_estimates(demo: _Demo) -> None:
-    lines = [
-        x
-        for x in generate_estimated_lines(demo.spec)
-        if x.provider not in SIMULATED or x.provider in BILLED_ONLY
-    ]
+    lines = [x for x in generate_estimated_lines(demo.spec) if x.provider not in SIMULATED]
     demo.write(lines)
     _say(
         "  4/5 today's hourly usage, priced as estimates until billed: from the OpenAI and "
-        f"Anthropic usage reports, and {len(lines):,} lines of the cloud providers"
+        f"Anthropic usage reports, Bedrock's CloudWatch token metrics, and {len(lines):,} "
+        "lines of the other cloud providers"
     )
 
 

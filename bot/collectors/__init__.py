@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.base import Collector
-from bot.collectors.bedrock import BedrockOptions, bedrock_collector
+from bot.collectors.bedrock import BedrockAccess, BedrockOptions, bedrock_collector
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
@@ -90,13 +90,15 @@ def _bedrock(settings: Settings, secret: SecretStr, on_page: PageHook | None) ->
         metric=settings.bedrock_cost_metric,
         refresh=timedelta(hours=settings.bedrock_refresh_hours),
     )
-    return bedrock_collector(
+    regions = tuple(r.strip() for r in settings.bedrock_cloudwatch_regions.split(",") if r.strip())
+    access = BedrockAccess(
         key_id,
         secret,
-        endpoint_url=settings.bedrock_cost_explorer_url,
-        options=options,
-        on_page=on_page,
+        settings.bedrock_cost_explorer_url,
+        regions,
+        settings.bedrock_cloudwatch_url,
     )
+    return bedrock_collector(access, options=options, on_page=on_page)
 
 
 COLLECTORS: dict[str, Registered] = {

@@ -7,27 +7,25 @@ then SERVICE x USAGE_TYPE and, when a tag key is set, SERVICE x TAG, both filter
 services and to RECORD_TYPE Usage (no credits, refunds or tax). A window pulled within the
 last `refresh` is answered from memory (PullCache) instead of being requested again.
 
-Retries are boto3's own (standard mode); what is left after them becomes the CollectorError
-tree here, naming the provider and the operation, never a key.
+With CloudWatch regions configured, the collector also reads hourly token counts per model
+for today and yesterday (bedrock_cloudwatch.py): estimates until Cost Explorer bills the day.
+
+Retries are boto3's own (standard mode, bot/collectors/aws.py).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    NoCredentialsError,
-    ReadTimeoutError,
-)
 from pydantic import SecretStr
 
+from bot.collectors.aws import AwsCalls, PageHook, aws_client
+from bot.collectors.bedrock_cloudwatch import SOURCE as CLOUDWATCH_SOURCE
+from bot.collectors.bedrock_cloudwatch import CloudWatchTokens, fresh_span
 from bot.collectors.bedrock_parse import (
     PROVIDER,
     SOURCE,
@@ -39,131 +37,14 @@ from bot.collectors.bedrock_parse import (
 )
 from bot.collectors.bedrock_usage import is_bedrock_service
 from bot.domain import CostLine
-from bot.errors import (
-    CollectorAuthError,
-    CollectorDataError,
-    CollectorError,
-    CollectorRateLimited,
-    CollectorUnavailable,
-)
+from bot.errors import CollectorError
 
-if TYPE_CHECKING:
-    from mypy_boto3_ce.client import CostExplorerClient
-
-REGION = "us-east-1"  # Cost Explorer's one endpoint
+CE_REGION = "us-east-1"  # Cost Explorer's one endpoint
 DEFAULT_METRIC = "UnblendedCost"
 COST_METRICS = ("UnblendedCost", "NetUnblendedCost")
 DEFAULT_TAG_KEY = "team"
 DEFAULT_REFRESH = timedelta(hours=8)
-MAX_ATTEMPTS = 4  # boto3 standard mode: the first try and three retries
 SEARCH = "Bedrock"  # matches "Amazon Bedrock" and every "(Amazon Bedrock Edition)" service
-_THROTTLED = frozenset(
-    {"ThrottlingException", "Throttling", "LimitExceededException", "TooManyRequestsException"}
-)
-_REFUSED = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "InvalidClientTokenId",
-        "AccessDeniedException",
-        "AccessDenied",
-        "ExpiredTokenException",
-        "MissingAuthenticationTokenException",
-    }
-)
-
-PageHook = Callable[[str], None]
-
-
-def ce_client(
-    access_key_id: str, secret_access_key: str, *, endpoint_url: str = "", timeout: float = 30.0
-) -> CostExplorerClient:
-    """A boto3 Cost Explorer client with explicit credentials (never the ambient AWS chain:
-    Cost Explorer bills every request), standard-mode retries and timeouts."""
-    import boto3  # a quarter second to import: only runs that use Bedrock pay for it
-    from botocore.config import Config
-
-    session = boto3.session.Session(
-        aws_access_key_id=access_key_id,
-        aws_secret_access_key=secret_access_key,
-        region_name=REGION,
-    )
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        connect_timeout=min(timeout, 10.0),
-        read_timeout=timeout,
-        user_agent_extra="aispend",
-    )
-    return session.client("ce", endpoint_url=endpoint_url or None, config=config)
-
-
-@dataclass
-class CostExplorer:
-    """The boto3 client, the count of requests it sent (each one billed), and error
-    translation. `on_page` is told the provider after each answer."""
-
-    client: CostExplorerClient
-    on_page: PageHook | None = None
-    requests: int = 0
-
-    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        method = getattr(self.client, _snake(operation))
-        self.requests += 1
-        try:
-            answer: dict[str, Any] = dict(method(**params))
-        except ClientError as e:
-            raise translate_client_error(operation, e) from e
-        except BotoCoreError as e:
-            raise translate_botocore_error(operation, e) from e
-        if self.on_page is not None:
-            self.on_page(PROVIDER)
-        return answer
-
-    def pages(self, operation: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every page, re-sending identical parameters with each NextPageToken (Cost Explorer
-        answers RequestChangedException otherwise); a token seen twice stops with an error."""
-        seen: set[str] = set()
-        query = dict(params)
-        while True:
-            page = self.call(operation, query)
-            yield page
-            token = page.get("NextPageToken")
-            if not token:
-                return
-            if token in seen:
-                raise CollectorDataError(PROVIDER, f"{operation} repeated its NextPageToken")
-            seen.add(token)
-            query["NextPageToken"] = token
-
-
-def translate_client_error(operation: str, error: ClientError) -> CollectorError:
-    """An error AWS answered, as our error tree: the code, and AWS's message only when it
-    cannot be about the credentials."""
-    details = error.response.get("Error", {})
-    code = str(details.get("Code", "") or "Unknown")
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    where = f"{operation} answered {code}"
-    if code in _THROTTLED:
-        return CollectorRateLimited(PROVIDER, f"{where} after every retry", retry_after=None)
-    if code in _REFUSED or status in (401, 403):
-        return CollectorAuthError(PROVIDER, f"{where}: the credentials were refused")
-    if status >= 500:
-        return CollectorUnavailable(PROVIDER, f"{where} ({status}) after every retry")
-    message = str(details.get("Message", ""))[:200]
-    return CollectorError(PROVIDER, f"{where}: {message}" if message else where)
-
-
-def translate_botocore_error(operation: str, error: BotoCoreError) -> CollectorError:
-    if isinstance(error, NoCredentialsError):
-        return CollectorAuthError(PROVIDER, f"{operation}: no credentials")
-    if isinstance(error, ConnectTimeoutError | ReadTimeoutError):
-        return CollectorUnavailable(PROVIDER, f"{operation} timed out after every retry")
-    return CollectorUnavailable(PROVIDER, f"{operation}: {type(error).__name__}")
-
-
-def _snake(operation: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
 
 
 @dataclass
@@ -209,13 +90,14 @@ class BedrockCollector:
 
     def __init__(
         self,
-        ce: CostExplorer,
+        ce: AwsCalls,
         options: BedrockOptions | None = None,
         *,
         cache: PullCache = PROCESS_CACHE,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.ce = ce
+        self.cloudwatch: tuple[CloudWatchTokens, ...] = ()
         self.options = options or BedrockOptions()
         if self.options.metric not in COST_METRICS:
             raise ValueError(f"metric must be one of {', '.join(COST_METRICS)}")
@@ -224,10 +106,13 @@ class BedrockCollector:
 
     @property
     def requests(self) -> int:
-        return self.ce.requests
+        return self.ce.requests + sum(c.calls.requests for c in self.cloudwatch)
 
     def collect(self, start: datetime, end: datetime) -> list[CostLine]:
         """Every Bedrock line of the whole UTC days in [start, end)."""
+        return self._billed(start, end)
+
+    def _billed(self, start: datetime, end: datetime) -> list[CostLine]:
         period = _period(start, end)
         opts = self.options
         key = (opts.account, period["Start"], period["End"], opts.tag_key, opts.metric)
@@ -299,6 +184,32 @@ class BedrockCollector:
         return sorted({s for s in found if is_bedrock_service(s)})
 
 
+class BedrockWithCloudWatch(BedrockCollector):
+    """Billed daily spend, and hourly token counts from CloudWatch for the days not billed
+    yet. A CloudWatch failure fails the run like any other: the store keeps what it had."""
+
+    sources: ClassVar[tuple[str, ...]] = (SOURCE, CLOUDWATCH_SOURCE)
+
+    def __init__(
+        self,
+        ce: AwsCalls,
+        cloudwatch: Sequence[CloudWatchTokens],
+        options: BedrockOptions | None = None,
+        *,
+        cache: PullCache = PROCESS_CACHE,
+        now: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        super().__init__(ce, options, cache=cache, now=now)
+        self.cloudwatch = tuple(cloudwatch)
+
+    def collect(self, start: datetime, end: datetime) -> list[CostLine]:
+        lines = self._billed(start, end)
+        span = fresh_span(start, end, self.now())
+        if span is not None:
+            lines += [line for region in self.cloudwatch for line in region.lines(*span)]
+        return lines
+
+
 def _period(start: datetime, end: datetime) -> dict[str, str]:
     """Cost Explorer's TimePeriod: whole UTC days, Start inclusive, End exclusive."""
     if start.tzinfo is None or end.tzinfo is None:
@@ -310,19 +221,44 @@ def _period(start: datetime, end: datetime) -> dict[str, str]:
     return {"Start": first.date().isoformat(), "End": (day_after or last.date()).isoformat()}
 
 
+@dataclass(frozen=True)
+class BedrockAccess:
+    """One AWS key pair, and the endpoints to reach (AWS's own unless overridden, to test)."""
+
+    access_key_id: SecretStr
+    secret_access_key: SecretStr
+    cost_explorer_url: str = ""
+    cloudwatch_regions: tuple[str, ...] = ()  # none: no CloudWatch estimates
+    cloudwatch_url: str = ""
+
+    def calls(self, service: str, region: str, url: str, on_page: PageHook | None) -> AwsCalls:
+        client = aws_client(
+            service,
+            self.access_key_id.get_secret_value(),
+            self.secret_access_key.get_secret_value(),
+            region=region,
+            endpoint_url=url,
+        )
+        return AwsCalls(client, PROVIDER, on_page)
+
+
 def bedrock_collector(
-    access_key_id: SecretStr,
-    secret_access_key: SecretStr,
+    access: BedrockAccess,
     *,
-    endpoint_url: str = "",
     options: BedrockOptions | None = None,
     on_page: PageHook | None = None,
     cache: PullCache = PROCESS_CACHE,
+    now: Callable[[], datetime] = _utc_now,
 ) -> BedrockCollector:
-    """The collector for one set of AWS credentials (and, to test, another endpoint)."""
-    key_id = access_key_id.get_secret_value()
-    client = ce_client(key_id, secret_access_key.get_secret_value(), endpoint_url=endpoint_url)
+    """The collector for one set of AWS credentials."""
+    ce = access.calls("ce", CE_REGION, access.cost_explorer_url, on_page)
     chosen = options or BedrockOptions()
-    account = f"{key_id}@{endpoint_url}"
+    account = f"{access.access_key_id.get_secret_value()}@{access.cost_explorer_url}"
     opts = BedrockOptions(chosen.tag_key, chosen.metric, chosen.refresh, account)
-    return BedrockCollector(CostExplorer(client, on_page), opts, cache=cache)
+    if not access.cloudwatch_regions:
+        return BedrockCollector(ce, opts, cache=cache, now=now)
+    regions = [
+        CloudWatchTokens(access.calls("cloudwatch", r, access.cloudwatch_url, on_page), r)
+        for r in access.cloudwatch_regions
+    ]
+    return BedrockWithCloudWatch(ce, regions, opts, cache=cache, now=now)

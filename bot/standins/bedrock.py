@@ -109,9 +109,9 @@ class ApiError(Exception):
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
 
-    def response(self) -> Response:
+    def response(self, content_type: str = JSON_TYPE) -> Response:
         body = {"__type": self.code, "message": self.message}
-        return Response(self.status, body, {"Content-Type": JSON_TYPE})
+        return Response(self.status, body, {"Content-Type": content_type})
 
 
 def error_fault(code: str, message: str, status: int = 400) -> Fault:
@@ -142,12 +142,12 @@ def cost_explorer_routes(
 
     def answer(request: Request) -> Response:
         try:
-            _authenticate(request, Credentials(access_key_id, secret_access_key))
+            authenticate(request, Credentials(access_key_id, secret_access_key), "ce", "us-east-1")
             target = request.header("X-Amz-Target") or ""
             operation = operations.get(target.removeprefix(TARGET_PREFIX))
             if operation is None or not target.startswith(TARGET_PREFIX):
                 raise ApiError("UnknownOperationException", f"unknown operation {target!r}")
-            body = _body(request)
+            body = json_body(request)
             result = operation(body)
         except ApiError as e:
             return e.response()
@@ -156,7 +156,9 @@ def cost_explorer_routes(
     return {"/": answer}
 
 
-def _authenticate(request: Request, credentials: Credentials) -> None:
+def authenticate(request: Request, credentials: Credentials, service: str, region: str) -> None:
+    """A SigV4-signed request from these credentials for this service and region, or the
+    error AWS answers."""
     header = request.header("Authorization")
     when = request.header("X-Amz-Date")
     if not header or not when:
@@ -168,9 +170,11 @@ def _authenticate(request: Request, credentials: Credentials) -> None:
         raise ApiError(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
-    if found["region"] != "us-east-1" or found["service"] != "ce" or found["day"] != when[:8]:
-        raise ApiError("InvalidSignatureException", "Credential should be scoped to us-east-1/ce.")
-    expected = _signature(request, credentials, found["signed"].split(";"), when)
+    if found["region"] != region or found["service"] != service or found["day"] != when[:8]:
+        raise ApiError(
+            "InvalidSignatureException", f"Credential should be scoped to {region}/{service}."
+        )
+    expected = _signature(request, credentials, found["signed"].split(";"), when, (service, region))
     if not hmac.compare_digest(expected, found["signature"]):
         raise ApiError(
             "InvalidSignatureException",
@@ -178,17 +182,23 @@ def _authenticate(request: Request, credentials: Credentials) -> None:
         )
 
 
-def _signature(request: Request, credentials: Credentials, signed: list[str], when: str) -> str:
+def _signature(
+    request: Request,
+    credentials: Credentials,
+    signed: list[str],
+    when: str,
+    scope: tuple[str, str],
+) -> str:
     """SigV4 over the headers the client says it signed, as AWS recomputes it."""
     headers = {name: request.header(name) or "" for name in signed}
     url = f"http://{headers.get('host', '')}{request.path}"
     aws = AWSRequest(method=request.method, url=url, data=request.body, headers=headers)
     aws.context["timestamp"] = when
-    signer = SigV4Auth(credentials, "ce", "us-east-1")
+    signer = SigV4Auth(credentials, *scope)
     return str(signer.signature(signer.string_to_sign(aws, signer.canonical_request(aws)), aws))
 
 
-def _body(request: Request) -> dict[str, Any]:
+def json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"{}")
     except ValueError as e:

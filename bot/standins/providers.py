@@ -6,15 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import httpx
 from pydantic import SecretStr
 
+from bot.clock import utc_midnight
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.base import Collector
-from bot.collectors.bedrock import BedrockCollector, BedrockOptions, PullCache, bedrock_collector
+from bot.collectors.bedrock import (
+    BedrockAccess,
+    BedrockCollector,
+    PullCache,
+    bedrock_collector,
+)
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
@@ -22,14 +28,16 @@ from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
 from bot.domain import CostLine
 from bot.standins.anthropic import anthropic_routes
 from bot.standins.bedrock import cost_explorer_routes, rows_from_lines
+from bot.standins.cloudwatch import TARGET_PREFIX as CLOUDWATCH_TARGET
+from bot.standins.cloudwatch import cloudwatch_routes
 from bot.standins.deepseek import deepseek_routes
 from bot.standins.openai import openai_routes
 from bot.standins.openrouter import openrouter_routes
-from bot.standins.server import Route, StandIn, running
+from bot.standins.server import Request, Response, Route, StandIn, running
 from bot.synthetic import ActivitySpec, generate_cost_lines, generate_estimated_lines
 
 SIMULATED = ("openai", "anthropic", "openrouter", "deepseek", "bedrock")
-BILLED_ONLY = ("bedrock",)  # simulated for billed cost; its hourly tokens are not collected
+BEDROCK_REGION = "us-east-1"
 DEMO_KEYS = {  # loopback only; none of these is anyone's key
     "openai": "sk-admin-demo",
     "anthropic": "sk-ant-admin-demo",
@@ -68,13 +76,16 @@ class SimulatedProviders:
             )
         ]
         openai, anthropic, openrouter, deepseek = self.clients
-        self.bedrock = bedrock_collector(
+        aws = self.servers["bedrock"].url  # Cost Explorer and CloudWatch, told apart by target
+        access = BedrockAccess(
             SecretStr(DEMO_KEYS["bedrock"]),
             SecretStr(BEDROCK_DEMO_SECRET),
-            endpoint_url=self.servers["bedrock"].url,
-            options=BedrockOptions(),
-            cache=PullCache(),
+            cost_explorer_url=aws,
+            cloudwatch_regions=(BEDROCK_REGION,),
+            cloudwatch_url=aws,
         )
+        end_of_today = utc_midnight(today) + timedelta(days=1)
+        self.bedrock = bedrock_collector(access, cache=PullCache(), now=lambda: end_of_today)
         return [
             OpenAICollector(openai),
             AnthropicCollector(anthropic),
@@ -99,6 +110,23 @@ def simulated_providers(spec: ActivitySpec) -> Iterator[SimulatedProviders]:
         yield providers
 
 
+def _aws_routes(key: str, billed: list[CostLine], hourly: list[CostLine]) -> dict[str, Route]:
+    """Cost Explorer (billed lines by tag) and CloudWatch (hourly tokens) on one loopback
+    server: boto3 names the service of each request in its X-Amz-Target header."""
+    rows = rows_from_lines(billed, lambda line: bedrock_tag(line.project))
+    secret = BEDROCK_DEMO_SECRET
+    ce = cost_explorer_routes(access_key_id=key, secret_access_key=secret, rows=rows)["/"]
+    cw = cloudwatch_routes(
+        access_key_id=key, secret_access_key=secret, region=BEDROCK_REGION, lines=hourly
+    )["/"]
+
+    def route(request: Request) -> Response:
+        target = request.header("X-Amz-Target") or ""
+        return cw(request) if target.startswith(CLOUDWATCH_TARGET) else ce(request)
+
+    return {"/": route}
+
+
 def bedrock_tag(project: str) -> str:
     """The `team` cost allocation tag on the synthetic company's application inference
     profiles: the team that owns the project ("proj_growth" -> "growth")."""
@@ -116,9 +144,6 @@ def _routes(provider: str, billed: list[CostLine], hourly: list[CostLine]) -> di
     if provider == "deepseek":
         return deepseek_routes(key=key, balances=[("USD", DEEPSEEK_BALANCE)])
     if provider == "bedrock":
-        rows = rows_from_lines(billed, lambda line: bedrock_tag(line.project))
-        return cost_explorer_routes(
-            access_key_id=key, secret_access_key=BEDROCK_DEMO_SECRET, rows=rows
-        )
+        return _aws_routes(key, billed, hourly)
     make = openai_routes if provider == "openai" else anthropic_routes
     return dict(make(admin_key=key, costs=billed, usage=hourly))

@@ -16,15 +16,9 @@ from sqlalchemy import Engine
 
 from bot.clock import FixedClock
 from bot.collectors import COLLECTORS, build_collectors
+from bot.collectors.aws import AwsCalls, aws_client, translate_client_error
 from bot.collectors.base import Window
-from bot.collectors.bedrock import (
-    BedrockCollector,
-    BedrockOptions,
-    CostExplorer,
-    PullCache,
-    ce_client,
-    translate_client_error,
-)
+from bot.collectors.bedrock import BedrockCollector, BedrockOptions, PullCache
 from bot.collectors.bedrock_parse import (
     SOURCE,
     TagCost,
@@ -224,6 +218,10 @@ def server() -> Iterator[StandIn]:
         yield s
 
 
+def _ce(server: StandIn, key_id: str, secret: str) -> Any:
+    return aws_client("ce", key_id, secret, region="us-east-1", endpoint_url=server.url, timeout=5)
+
+
 def _collector(
     server: StandIn,
     *,
@@ -234,10 +232,10 @@ def _collector(
     now: datetime = END,
     pages: list[str] | None = None,
 ) -> BedrockCollector:
-    client = ce_client(key_id, SECRET, endpoint_url=server.url, timeout=5)
+    client = _ce(server, key_id, SECRET)
     hook = None if pages is None else pages.append
     return BedrockCollector(
-        CostExplorer(client, on_page=hook),
+        AwsCalls(client, "bedrock", on_page=hook),
         BedrockOptions(tag_key=tag_key, refresh=refresh),
         cache=cache if cache is not None else PullCache(),
         now=lambda: now,
@@ -323,8 +321,8 @@ def test_errors_that_outlast_the_retries_name_provider_and_operation_never_a_sec
 
 
 def test_a_wrong_secret_fails_the_signature_and_is_not_retried(server):
-    client = ce_client(KEY_ID, "not-the-secret", endpoint_url=server.url, timeout=5)
-    collector = BedrockCollector(CostExplorer(client), cache=PullCache())
+    client = _ce(server, KEY_ID, "not-the-secret")
+    collector = BedrockCollector(AwsCalls(client, "bedrock"), cache=PullCache())
     with pytest.raises(CollectorAuthError) as caught:
         collector.collect(START, END)
     assert "InvalidSignatureException" in str(caught.value)
@@ -354,7 +352,7 @@ def test_persistent_throttling_is_rate_limited():
         },
         "GetCostAndUsage",
     )
-    translated = translate_client_error("GetCostAndUsage", error)
+    translated = translate_client_error("bedrock", "GetCostAndUsage", error)
     assert isinstance(translated, CollectorRateLimited)
     assert (
         str(translated)
@@ -369,7 +367,7 @@ def test_a_validation_error_carries_aws_message(server):
 
 
 def test_a_changed_request_between_pages_is_refused_by_the_stand_in(server):
-    client = ce_client(KEY_ID, SECRET, endpoint_url=server.url)
+    client = _ce(server, KEY_ID, SECRET)
     query: dict[str, Any] = {
         "TimePeriod": {"Start": "2026-11-01", "End": "2026-11-04"},
         "Granularity": "DAILY",
