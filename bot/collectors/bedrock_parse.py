@@ -17,14 +17,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from bot.clock import utc_midnight
 from bot.collectors.bedrock_usage import TokenKind, decode_usage_type, service_model
-from bot.collectors.payloads import validated
+from bot.collectors.payloads import decimal_field, validated
 from bot.domain import CostLine
 from bot.errors import CollectorDataError
 from bot.money import SCALE
@@ -120,13 +120,7 @@ def _keys(group: _Group, count: int) -> list[str]:
 
 
 def _decimal(amount: str, where: str) -> Decimal:
-    try:
-        value = Decimal(amount)
-    except InvalidOperation as e:
-        raise CollectorDataError(PROVIDER, f"{where} {amount!r} is not a number") from e
-    if not value.is_finite():
-        raise CollectorDataError(PROVIDER, f"{where} {amount!r} is not finite")
-    return value
+    return decimal_field(amount, provider=PROVIDER, where=where)
 
 
 def _cost(group: _Group, metric: str) -> tuple[Decimal, str]:
