@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     bedrock_refresh_hours: float = Field(default=8, ge=0)  # a window is pulled again after
     bedrock_cloudwatch_regions: str = ""  # "us-east-1,eu-central-1": hourly token estimates
     bedrock_cloudwatch_url: str = ""
+    bedrock_models_region: str = "us-east-1"  # ListFoundationModels names models by id ("": off)
+    bedrock_models_url: str = ""
 
     # Slack: the bot token (xoxb-), the signing secret for HTTP mode, the app-level token
     # (xapp-) for Socket Mode, and the Web API base URL (point it at the stand-in to test)

@@ -66,7 +66,8 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
         )
     assert "AWS Cost Explorer (Bedrock)" in out
     assert bedrock.total == bedrock_billed > 0  # collected through Cost Explorer, exactly
-    assert {r.keys[0] for r in bedrock.rows} == {"Claude Sonnet 4.5"}
+    # Cost Explorer's "Claude Sonnet 4.5" named by id, as the apps' events and CloudWatch name it
+    assert {r.keys[0] for r in bedrock.rows} == {"anthropic.claude-sonnet-4-5-20250929-v1:0"}
     assert "" not in {r.keys[1] for r in bedrock.rows}  # every dollar reached a team by its tag
 
 

@@ -97,6 +97,8 @@ def _bedrock(settings: Settings, secret: SecretStr, on_page: PageHook | None) ->
         settings.bedrock_cost_explorer_url,
         regions,
         settings.bedrock_cloudwatch_url,
+        settings.bedrock_models_region,
+        settings.bedrock_models_url,
     )
     return bedrock_collector(access, options=options, on_page=on_page)
 

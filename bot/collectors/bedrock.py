@@ -15,6 +15,7 @@ Retries are boto3's own (standard mode, bot/collectors/aws.py).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pydantic import SecretStr
 from bot.collectors.aws import AwsCalls, PageHook, aws_client
 from bot.collectors.bedrock_cloudwatch import SOURCE as CLOUDWATCH_SOURCE
 from bot.collectors.bedrock_cloudwatch import CloudWatchTokens, fresh_span
+from bot.collectors.bedrock_models import named_by_id, parse_foundation_models
 from bot.collectors.bedrock_parse import (
     PROVIDER,
     SOURCE,
@@ -38,6 +40,8 @@ from bot.collectors.bedrock_parse import (
 from bot.collectors.bedrock_usage import is_bedrock_service
 from bot.domain import CostLine
 from bot.errors import CollectorError
+
+logger = logging.getLogger(__name__)
 
 CE_REGION = "us-east-1"  # Cost Explorer's one endpoint
 DEFAULT_METRIC = "UnblendedCost"
@@ -95,8 +99,10 @@ class BedrockCollector:
         *,
         cache: PullCache = PROCESS_CACHE,
         now: Callable[[], datetime] = _utc_now,
+        models: AwsCalls | None = None,
     ) -> None:
         self.ce = ce
+        self.models = models  # Bedrock's ListFoundationModels, to name models by id
         self.cloudwatch: tuple[CloudWatchTokens, ...] = ()
         self.options = options or BedrockOptions()
         if self.options.metric not in COST_METRICS:
@@ -106,7 +112,10 @@ class BedrockCollector:
 
     @property
     def requests(self) -> int:
-        return self.ce.requests + sum(c.calls.requests for c in self.cloudwatch)
+        calls = [self.ce, *(c.calls for c in self.cloudwatch)]
+        if self.models is not None:
+            calls.append(self.models)
+        return sum(c.requests for c in calls)
 
     def collect(self, start: datetime, end: datetime) -> list[CostLine]:
         """Every Bedrock line of the whole UTC days in [start, end)."""
@@ -120,9 +129,21 @@ class BedrockCollector:
         if cached is not None:
             return cached
         pulled_at = self.now()
-        lines = self._pull(period)
+        lines = self._named(self._pull(period))
         self.cache.put(key, pulled_at, lines)
         return lines
+
+    def _named(self, lines: list[CostLine]) -> list[CostLine]:
+        """Lines named by model id where Bedrock lists one. Secondary: when the list cannot
+        be had (no bedrock:ListFoundationModels permission), the names stay as billed."""
+        if self.models is None or not lines:
+            return lines
+        try:
+            ids = parse_foundation_models(self.models.call("ListFoundationModels", {}))
+        except CollectorError as e:
+            logger.warning("bedrock model names stay as billed: %s", e)
+            return lines
+        return merged(named_by_id(lines, ids))
 
     def _pull(self, period: dict[str, str]) -> list[CostLine]:
         services = self._services(period)
@@ -198,8 +219,9 @@ class BedrockWithCloudWatch(BedrockCollector):
         *,
         cache: PullCache = PROCESS_CACHE,
         now: Callable[[], datetime] = _utc_now,
+        models: AwsCalls | None = None,
     ) -> None:
-        super().__init__(ce, options, cache=cache, now=now)
+        super().__init__(ce, options, cache=cache, now=now, models=models)
         self.cloudwatch = tuple(cloudwatch)
 
     def collect(self, start: datetime, end: datetime) -> list[CostLine]:
@@ -230,6 +252,8 @@ class BedrockAccess:
     cost_explorer_url: str = ""
     cloudwatch_regions: tuple[str, ...] = ()  # none: no CloudWatch estimates
     cloudwatch_url: str = ""
+    models_region: str = ""  # where to list foundation models; "": keep billed names
+    models_url: str = ""
 
     def calls(self, service: str, region: str, url: str, on_page: PageHook | None) -> AwsCalls:
         client = aws_client(
@@ -255,10 +279,13 @@ def bedrock_collector(
     chosen = options or BedrockOptions()
     account = f"{access.access_key_id.get_secret_value()}@{access.cost_explorer_url}"
     opts = BedrockOptions(chosen.tag_key, chosen.metric, chosen.refresh, account)
+    models = None
+    if access.models_region:
+        models = access.calls("bedrock", access.models_region, access.models_url, on_page)
     if not access.cloudwatch_regions:
-        return BedrockCollector(ce, opts, cache=cache, now=now)
+        return BedrockCollector(ce, opts, cache=cache, now=now, models=models)
     regions = [
         CloudWatchTokens(access.calls("cloudwatch", r, access.cloudwatch_url, on_page), r)
         for r in access.cloudwatch_regions
     ]
-    return BedrockWithCloudWatch(ce, regions, opts, cache=cache, now=now)
+    return BedrockWithCloudWatch(ce, regions, opts, cache=cache, now=now, models=models)

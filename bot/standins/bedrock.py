@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -191,7 +192,8 @@ def _signature(
 ) -> str:
     """SigV4 over the headers the client says it signed, as AWS recomputes it."""
     headers = {name: request.header(name) or "" for name in signed}
-    url = f"http://{headers.get('host', '')}{request.path}"
+    query = urlencode([(k, v) for k, values in request.query.items() for v in values])
+    url = f"http://{headers.get('host', '')}{request.path}" + (f"?{query}" if query else "")
     aws = AWSRequest(method=request.method, url=url, data=request.body, headers=headers)
     aws.context["timestamp"] = when
     signer = SigV4Auth(credentials, *scope)
@@ -380,3 +382,42 @@ def _dimension_values(body: dict[str, Any], rows: Sequence[Row]) -> dict[str, An
         "ReturnSize": len(found),
         "TotalSize": len(found),
     }
+
+
+def foundation_models(region: str = "us-east-1") -> list[dict[str, Any]]:
+    """ListFoundationModels' summaries of the models the stand-in bills, and a few others."""
+    named = [
+        (model_id, service.removesuffix(" (Amazon Bedrock Edition)"), "Anthropic")
+        for model_id, service in MARKETPLACE.items()
+    ]
+    named += [(f"{model_id}:200k", name, vendor) for model_id, name, vendor in named]
+    named += [
+        ("amazon.nova-pro-v1:0", "Nova Pro", "Amazon"),
+        ("amazon.nova-lite-v1:0", "Nova Lite", "Amazon"),
+    ]
+    return [
+        {
+            "modelArn": f"arn:aws:bedrock:{region}::foundation-model/{model_id}",
+            "modelId": model_id,
+            "modelName": name,
+            "providerName": vendor,
+        }
+        for model_id, name, vendor in named
+    ]
+
+
+def foundation_models_routes(
+    *, access_key_id: str, secret_access_key: str, region: str = "us-east-1"
+) -> dict[str, Route]:
+    """Bedrock's GET /foundation-models (REST JSON), SigV4 for the `bedrock` service."""
+    credentials = Credentials(access_key_id, secret_access_key)
+    summaries = foundation_models(region)
+
+    def answer(request: Request) -> Response:
+        try:
+            authenticate(request, credentials, "bedrock", region)
+        except ApiError as e:
+            return e.response("application/json")
+        return Response(200, {"modelSummaries": summaries})
+
+    return {"/foundation-models": answer}

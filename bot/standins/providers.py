@@ -27,7 +27,11 @@ from bot.collectors.openai import OpenAICollector, openai_client
 from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
 from bot.domain import CostLine
 from bot.standins.anthropic import anthropic_routes
-from bot.standins.bedrock import cost_explorer_routes, rows_from_lines
+from bot.standins.bedrock import (
+    cost_explorer_routes,
+    foundation_models_routes,
+    rows_from_lines,
+)
 from bot.standins.cloudwatch import TARGET_PREFIX as CLOUDWATCH_TARGET
 from bot.standins.cloudwatch import cloudwatch_routes
 from bot.standins.deepseek import deepseek_routes
@@ -83,6 +87,8 @@ class SimulatedProviders:
             cost_explorer_url=aws,
             cloudwatch_regions=(BEDROCK_REGION,),
             cloudwatch_url=aws,
+            models_region=BEDROCK_REGION,
+            models_url=aws,
         )
         end_of_today = utc_midnight(today) + timedelta(days=1)
         self.bedrock = bedrock_collector(access, cache=PullCache(), now=lambda: end_of_today)
@@ -111,8 +117,9 @@ def simulated_providers(spec: ActivitySpec) -> Iterator[SimulatedProviders]:
 
 
 def _aws_routes(key: str, billed: list[CostLine], hourly: list[CostLine]) -> dict[str, Route]:
-    """Cost Explorer (billed lines by tag) and CloudWatch (hourly tokens) on one loopback
-    server: boto3 names the service of each request in its X-Amz-Target header."""
+    """Cost Explorer (billed lines by tag), CloudWatch (hourly tokens) and Bedrock's model
+    list on one loopback server: boto3 names the service of each POST in its X-Amz-Target
+    header, and the model list has its own path."""
     rows = rows_from_lines(billed, lambda line: bedrock_tag(line.project))
     secret = BEDROCK_DEMO_SECRET
     ce = cost_explorer_routes(access_key_id=key, secret_access_key=secret, rows=rows)["/"]
@@ -124,7 +131,10 @@ def _aws_routes(key: str, billed: list[CostLine], hourly: list[CostLine]) -> dic
         target = request.header("X-Amz-Target") or ""
         return cw(request) if target.startswith(CLOUDWATCH_TARGET) else ce(request)
 
-    return {"/": route}
+    models = foundation_models_routes(
+        access_key_id=key, secret_access_key=secret, region=BEDROCK_REGION
+    )
+    return {"/": route, **models}
 
 
 def bedrock_tag(project: str) -> str:

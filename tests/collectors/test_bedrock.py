@@ -386,6 +386,7 @@ def test_the_registry_builds_bedrock_only_when_its_secret_is_set(server):
         bedrock_secret_access_key=SecretStr(SECRET),
         bedrock_cost_explorer_url=server.url,
         bedrock_refresh_hours=0,
+        bedrock_models_region="",
     )
     with make_http_client() as http:
         assert build_collectors(Settings(), http, only="bedrock") == []

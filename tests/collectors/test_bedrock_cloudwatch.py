@@ -197,6 +197,7 @@ def test_the_registry_reads_cloudwatch_regions_from_settings(aws):
         bedrock_cost_explorer_url=ce.url,
         bedrock_cloudwatch_regions=f" {REGION} ,",
         bedrock_cloudwatch_url=cw.url,
+        bedrock_models_region="",
     )
     with make_http_client() as http:
         (collector,) = build_collectors(settings, http, only="bedrock")
