@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Protocol
 
 import httpx
@@ -18,13 +17,12 @@ from pydantic import SecretStr
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.base import Collector
-from bot.collectors.bedrock import BedrockAccess, BedrockOptions, bedrock_collector
+from bot.collectors.bedrock import bedrock_from_settings
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
 from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
 from bot.config import Settings
-from bot.errors import ConfigError
 
 PageHook = Callable[[str], None]
 ClientFactory = Callable[..., ProviderClient]
@@ -81,28 +79,6 @@ class SdkRegistration:
         return None if secret is None else self.make(settings, secret, on_page)
 
 
-def _bedrock(settings: Settings, secret: SecretStr, on_page: PageHook | None) -> Collector:
-    key_id = settings.bedrock_access_key_id
-    if key_id is None:
-        raise ConfigError("BEDROCK_SECRET_ACCESS_KEY is set but BEDROCK_ACCESS_KEY_ID is not")
-    options = BedrockOptions(
-        tag_key=settings.bedrock_tag_key,
-        metric=settings.bedrock_cost_metric,
-        refresh=timedelta(hours=settings.bedrock_refresh_hours),
-    )
-    regions = tuple(r.strip() for r in settings.bedrock_cloudwatch_regions.split(",") if r.strip())
-    access = BedrockAccess(
-        key_id,
-        secret,
-        settings.bedrock_cost_explorer_url,
-        regions,
-        settings.bedrock_cloudwatch_url,
-        settings.bedrock_models_region,
-        settings.bedrock_models_url,
-    )
-    return bedrock_collector(access, options=options, on_page=on_page)
-
-
 COLLECTORS: dict[str, Registered] = {
     "openai": Registration("openai_admin_key", "openai_base_url", openai_client, OpenAICollector),
     "anthropic": Registration(
@@ -114,7 +90,7 @@ COLLECTORS: dict[str, Registered] = {
     "deepseek": Registration(
         "deepseek_api_key", "deepseek_base_url", deepseek_client, DeepSeekCollector
     ),
-    "bedrock": SdkRegistration("bedrock_secret_access_key", _bedrock),
+    "bedrock": SdkRegistration("bedrock_secret_access_key", bedrock_from_settings),
 }
 
 

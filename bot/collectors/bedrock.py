@@ -38,8 +38,9 @@ from bot.collectors.bedrock_parse import (
     split_by_tag,
 )
 from bot.collectors.bedrock_usage import is_bedrock_service
+from bot.config import Settings
 from bot.domain import CostLine
-from bot.errors import CollectorError
+from bot.errors import CollectorError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -289,3 +290,28 @@ def bedrock_collector(
         for r in access.cloudwatch_regions
     ]
     return BedrockWithCloudWatch(ce, regions, opts, cache=cache, now=now, models=models)
+
+
+def bedrock_from_settings(
+    settings: Settings, secret: SecretStr, on_page: PageHook | None
+) -> BedrockCollector:
+    """The collector the settings describe; the registry calls it when the secret is set."""
+    key_id = settings.bedrock_access_key_id
+    if key_id is None:
+        raise ConfigError("BEDROCK_SECRET_ACCESS_KEY is set but BEDROCK_ACCESS_KEY_ID is not")
+    options = BedrockOptions(
+        tag_key=settings.bedrock_tag_key,
+        metric=settings.bedrock_cost_metric,
+        refresh=timedelta(hours=settings.bedrock_refresh_hours),
+    )
+    regions = tuple(r.strip() for r in settings.bedrock_cloudwatch_regions.split(",") if r.strip())
+    access = BedrockAccess(
+        key_id,
+        secret,
+        settings.bedrock_cost_explorer_url,
+        regions,
+        settings.bedrock_cloudwatch_url,
+        settings.bedrock_models_region,
+        settings.bedrock_models_url,
+    )
+    return bedrock_collector(access, options=options, on_page=on_page)

@@ -34,6 +34,7 @@ from bot.errors import (
     CollectorDataError,
     CollectorRateLimited,
     CollectorUnavailable,
+    ConfigError,
 )
 from bot.jobs.collect import CollectContext, collect_all
 from bot.pricing import PriceBook
@@ -437,3 +438,9 @@ def test_stored_by_team_through_attribution_rules_and_a_repull_replaces(engine):
         collect_all(context, [_collector(second, refresh=timedelta(0))], window)
     total, _ = _team_spend(engine)
     assert total == 4 * BEDROCK_PER_DAY
+
+
+def test_a_secret_without_its_key_id_is_a_config_error():
+    settings = Settings(bedrock_secret_access_key=SecretStr(SECRET))
+    with make_http_client() as http, pytest.raises(ConfigError, match="BEDROCK_ACCESS_KEY_ID"):
+        build_collectors(settings, http, only="bedrock")
