@@ -20,11 +20,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import SecretStr
 
-from bot.collectors.aws import AwsCalls, PageHook, aws_client
+from bot.collectors.aws import AwsCalls, PageHook, aws_client, aws_session
 from bot.collectors.bedrock_cloudwatch import SOURCE as CLOUDWATCH_SOURCE
 from bot.collectors.bedrock_cloudwatch import CloudWatchTokens, fresh_span
 from bot.collectors.bedrock_models import named_by_id, parse_foundation_models
@@ -41,6 +42,9 @@ from bot.collectors.bedrock_usage import is_bedrock_service
 from bot.config import Settings
 from bot.domain import CostLine
 from bot.errors import CollectorError, ConfigError
+
+if TYPE_CHECKING:
+    from boto3.session import Session
 
 logger = logging.getLogger(__name__)
 
@@ -256,6 +260,11 @@ class BedrockAccess:
     models_region: str = ""  # where to list foundation models; "": keep billed names
     models_url: str = ""
 
+    @cached_property
+    def session(self) -> Session:
+        key_id, secret = self.access_key_id, self.secret_access_key
+        return aws_session(key_id.get_secret_value(), secret.get_secret_value())
+
     def calls(self, service: str, region: str, url: str, on_page: PageHook | None) -> AwsCalls:
         client = aws_client(
             service,
@@ -263,6 +272,7 @@ class BedrockAccess:
             self.secret_access_key.get_secret_value(),
             region=region,
             endpoint_url=url,
+            session=self.session,
         )
         return AwsCalls(client, PROVIDER, on_page)
 
