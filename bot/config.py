@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     azure_team_tag: str = "team"
     azure_management_url: str = "https://management.azure.com"
     azure_login_url: str = "https://login.microsoftonline.com"
+
+    # AWS Bedrock through Cost Explorer: its own key pair, never the ambient AWS credentials,
+    # since every Cost Explorer request is billed; the URL overrides AWS's endpoint (to test)
+    bedrock_access_key_id: SecretStr | None = None
+    bedrock_secret_access_key: SecretStr | None = None
+    bedrock_cost_explorer_url: str = ""
+    bedrock_tag_key: str = "team"  # cost allocation tag that splits spend ("" = no split)
+    bedrock_cost_metric: Literal["UnblendedCost", "NetUnblendedCost"] = "UnblendedCost"
+    bedrock_refresh_hours: float = Field(default=8, ge=0)  # a window is pulled again after
+    bedrock_cloudwatch_regions: str = ""  # "us-east-1,eu-central-1": hourly token estimates
+    bedrock_cloudwatch_url: str = ""
+    bedrock_models_region: str = "us-east-1"  # ListFoundationModels names models by id ("": off)
+    bedrock_models_url: str = ""
 
     # Slack: the bot token (xoxb-), the signing secret for HTTP mode, the app-level token
     # (xapp-) for Socket Mode, and the Web API base URL (point it at the stand-in to test)

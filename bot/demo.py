@@ -68,7 +68,12 @@ from bot.slack.app import AppContext, create_app
 from bot.slack.commands import parse_command, resolve_period
 from bot.slack.notifier import Notifier
 from bot.slack.terminal import render_message, render_thread
-from bot.standins.providers import SIMULATED, SimulatedProviders, simulated_providers
+from bot.standins.providers import (
+    SIMULATED,
+    SimulatedProviders,
+    bedrock_tag,
+    simulated_providers,
+)
 from bot.standins.slack import BOT_TOKEN, Channel, SlackStandIn, running_slack
 from bot.standins.slack import Message as StandInMessage
 from bot.store import queries
@@ -117,6 +122,7 @@ def demo_team_file() -> TeamFile:
         attribution=(
             *(AttributionConfig(project=t.project, team=t.name) for t in TEAMS),
             *AZURE_RULES,
+            *(_bedrock_rule(t.project, t.name) for t in TEAMS),
         ),
         budgets=(
             BudgetConfig(monthly=Decimal(1600)),
@@ -221,8 +227,8 @@ def _fresh_store(url: str) -> Engine:
 
 
 def _direct(lines: list[CostLine], today: date) -> list[CostLine]:
-    """Billed lines no collector can fetch, stored as they are: the cloud providers (their
-    collectors are not built yet) and OpenRouter days older than its API's 30-day reach.
+    """Billed lines no collector can fetch, stored as they are: the cloud providers whose
+    collectors are not built yet and OpenRouter days older than its API's 30-day reach.
     DeepSeek has no cost API at all: its spend is what the apps' request events report."""
     oldest_reachable = utc_midnight(today - timedelta(days=openrouter.ACTIVITY_DAYS))
     return [
@@ -240,9 +246,9 @@ def _load_billed(demo: _Demo, collectors: list[Collector], providers: SimulatedP
     direct = demo.write(_direct(generate_cost_lines(spec), demo.now.date()))
     _say(
         f"  1/5 collected {collected:,} cost and usage lines from the OpenAI, Anthropic, "
-        f"OpenRouter and DeepSeek simulators and Azure Cost Management (token from a "
-        f"stand-in Entra ID over TLS) in {providers.requests:,} HTTP requests; "
-        f"{direct:,} billed lines loaded directly (Bedrock, Google, and OpenRouter days "
+        f"OpenRouter, DeepSeek and AWS Cost Explorer (Bedrock) simulators and Azure Cost "
+        f"Management (token from a stand-in Entra ID over TLS) in {providers.requests:,} HTTP "
+        f"requests; {direct:,} billed lines loaded directly (Google, and OpenRouter days "
         "older than its API keeps)"
     )
 
@@ -286,12 +292,18 @@ def _restate(demo: _Demo, collectors: list[Collector], providers: SimulatedProvi
     )
 
 
+def _bedrock_rule(project: str, team: str) -> AttributionConfig:
+    """Bedrock lines carry the value of the `team` tag on the application inference profile."""
+    return AttributionConfig(provider="bedrock", project=bedrock_tag(project), team=team)
+
+
 def _load_estimates(demo: _Demo) -> None:
     lines = [x for x in generate_estimated_lines(demo.spec) if x.provider not in SIMULATED]
     demo.write(lines)
     _say(
         "  4/5 today's hourly usage, priced as estimates until billed: from the OpenAI and "
-        f"Anthropic usage reports, and {len(lines):,} lines of the cloud providers"
+        f"Anthropic usage reports, Bedrock's CloudWatch token metrics, and {len(lines):,} "
+        "lines of the other cloud providers"
     )
 
 

@@ -62,6 +62,29 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
     assert azure_teams.total == azure  # every day pulled through the Cost Management stand-in
     assert {r.keys[0] for r in azure_teams.rows} == {"support", "growth", "platform"}
     assert {r.keys[0] for r in azure_models.rows} >= {"gpt-4o", "gpt-4o-mini", "gpt-4.1"}
+    bedrock_billed = sum(
+        (
+            x.cost or Decimal(0)
+            for x in generate_cost_lines(spec, revision=1)
+            if x.provider == "bedrock"
+        ),
+        Decimal(0),
+    )
+    with engine.connect() as connection:
+        bedrock = spend(
+            connection,
+            SpendQuery(
+                DateRange(spec.start, spec.end),
+                (Dimension.MODEL, Dimension.TEAM),
+                (Filter(Dimension.PROVIDER, ("bedrock",)),),
+                origin=Origin.BILLED,
+            ),
+        )
+    assert "AWS Cost Explorer (Bedrock)" in out
+    assert bedrock.total == bedrock_billed > 0  # collected through Cost Explorer, exactly
+    # Cost Explorer's "Claude Sonnet 4.5" named by id, as the apps' events and CloudWatch name it
+    assert {r.keys[0] for r in bedrock.rows} == {"anthropic.claude-sonnet-4-5-20250929-v1:0"}
+    assert "" not in {r.keys[1] for r in bedrock.rows}  # every dollar reached a team by its tag
 
 
 def test_demo_runs_twice_on_the_same_file(tmp_path, capsys):

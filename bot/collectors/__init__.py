@@ -1,13 +1,16 @@
 """Collectors pull usage and cost from provider APIs.
 
 COLLECTORS is the one registry: provider id -> how to build that provider's collector from its
-settings and the shared HTTP client (nothing when its key is not set).
+settings and the shared HTTP client (nothing when its key is not set). Most providers are
+reached through our httpx ProviderClient (Registration); one whose SDK brings its own client
+(boto3 for Bedrock) is built from its settings by a factory (SdkRegistration).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 from pydantic import SecretStr
@@ -15,6 +18,7 @@ from pydantic import SecretStr
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.azure import AzureRegistration
 from bot.collectors.base import Collector, SwitchesKeys
+from bot.collectors.bedrock import bedrock_from_settings
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
@@ -47,7 +51,36 @@ class Registration:
         )
 
 
-COLLECTORS: dict[str, Registration | AzureRegistration] = {
+class Registered(Protocol):
+    """What the registry holds: the setting with the provider's secret, and a builder."""
+
+    @property
+    def key_setting(self) -> str: ...
+
+    def build(
+        self, settings: Settings, http: httpx.Client, on_page: PageHook | None
+    ) -> Collector | None: ...
+
+
+@dataclass(frozen=True)
+class SdkRegistration:
+    """A provider whose SDK brings its own HTTP client: `make` builds its collector from the
+    settings and the secret (only called when the secret is set)."""
+
+    key_setting: str
+    make: Callable[[Settings, SecretStr, PageHook | None], Collector]
+
+    def build(
+        self,
+        settings: Settings,
+        http: httpx.Client,  # noqa: ARG002 - the SDK has its own
+        on_page: PageHook | None,
+    ) -> Collector | None:
+        secret: SecretStr | None = getattr(settings, self.key_setting)
+        return None if secret is None else self.make(settings, secret, on_page)
+
+
+COLLECTORS: dict[str, Registered] = {
     "openai": Registration("openai_admin_key", "openai_base_url", openai_client, OpenAICollector),
     "anthropic": Registration(
         "anthropic_admin_key", "anthropic_base_url", anthropic_client, AnthropicCollector
@@ -59,6 +92,7 @@ COLLECTORS: dict[str, Registration | AzureRegistration] = {
         "deepseek_api_key", "deepseek_base_url", deepseek_client, DeepSeekCollector
     ),
     "azure": AzureRegistration(),
+    "bedrock": SdkRegistration("bedrock_secret_access_key", bedrock_from_settings),
 }
 
 

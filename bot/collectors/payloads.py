@@ -3,6 +3,7 @@ names the provider, the report and the field, never the offending value."""
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -25,3 +26,14 @@ def describe(error: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"]) or "payload"
     more = error.error_count() - 1
     return f"field {where!r}: {first['msg']}" + (f" (and {more} more)" if more else "")
+
+
+def decimal_field(value: str, *, provider: str, where: str) -> Decimal:
+    """A finite decimal from a provider's string, or an error naming the field."""
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as e:
+        raise CollectorDataError(provider, f"{where} {value!r} is not a number") from e
+    if not amount.is_finite():
+        raise CollectorDataError(provider, f"{where} {value!r} is not finite")
+    return amount
