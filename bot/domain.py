@@ -36,6 +36,9 @@ class Origin(StrEnum):
     BILLED = "billed"  # the provider's own cost report: the source of truth
     ESTIMATED = "estimated"  # the provider's token usage, priced by us until billed cost lands
     REPORTED = "reported"  # request-level events our apps pushed, priced by us
+    # seats and plans from the subscription ledger, spread over their cycles' days: never a
+    # competitor of the others, always added to them (no provider API reports these)
+    SUBSCRIPTION = "subscription"
 
 
 class EventStatus(StrEnum):

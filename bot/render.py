@@ -25,6 +25,7 @@ _ORIGIN_NOTE = {
     Origin.BILLED: "billed cost",
     Origin.ESTIMATED: "estimated from provider token usage",
     Origin.REPORTED: "from request events your apps reported",
+    Origin.SUBSCRIPTION: "seats and plans from the subscription ledger",
 }
 
 

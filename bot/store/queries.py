@@ -2,8 +2,10 @@
 the narrowest rollup that holds every dimension the question names.
 
 Which dollars count: for each provider and day the best origin available, billed before
-estimated before reported, so no day is counted twice. A question about a dimension only
-request events carry (feature, customer, environment) is answered from reported events.
+estimated before reported, so no day is counted twice; plus the subscription ledger's seats
+and plans, which no provider API reports and which therefore never compete with the others
+(they have no rank, and are always added). A question about a dimension only request events
+carry (feature, customer, environment) is answered from reported events.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Select, and_, case, func, literal, select
+from sqlalchemy import BigInteger, Connection, Select, and_, case, func, literal, null, or_, select
 
 from bot.clock import utc_midnight
 from bot.domain import (
@@ -101,7 +103,7 @@ def _scoped(
         return statement.where(r.c.origin == origin.value)
     best = _best_origin(query.period)
     return statement.join(best, and_(best.c.day == r.c.day, best.c.provider == r.c.provider)).where(
-        _rank(r.c.origin) == best.c.rank
+        or_(r.c.origin == Origin.SUBSCRIPTION.value, _rank(r.c.origin) == best.c.rank)
     )
 
 
@@ -114,7 +116,9 @@ def _filters(r: Any, query: SpendQuery) -> list[Any]:
 
 
 def _rank(origin_column: Any) -> Any:
-    return case(_RANK, value=origin_column, else_=literal(9))
+    """Subscriptions have no rank (NULL), so MIN over a provider's day ignores them."""
+    ranked = case(_RANK, value=origin_column, else_=literal(9))
+    return case((origin_column == Origin.SUBSCRIPTION.value, null()), else_=ranked)
 
 
 def _best_origin(period: DateRange) -> Any:
