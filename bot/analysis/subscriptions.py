@@ -153,7 +153,7 @@ def due_reminders(subs: Iterable[Subscription], today: date) -> list[Reminder]:
     """Renewals within RENEWAL_NOTICE_DAYS (one reminder per notice: the nearest notice a
     renewal is within, so a late first run does not post both), and entries not reviewed for
     more than REVIEW_AFTER_DAYS (again every REVIEW_REPEAT_DAYS while nobody reviews)."""
-    found = []
+    found: list[Reminder] = []
     for sub in subs:
         found.extend(_renewal(sub, today))
         found.extend(_review(sub, today))

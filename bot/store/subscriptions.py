@@ -154,4 +154,3 @@ def _from_row(row: Any) -> Subscription:
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
-

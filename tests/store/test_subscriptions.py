@@ -49,11 +49,10 @@ def test_ledger_add_edit_list_delete(engine: Engine) -> None:
         other = add_subscription(
             connection, chatgpt(vendor="Cursor", plan="Business", cycle=Cycle.ANNUAL), NOW
         )
-    assert added.id is not None and other.id is not None
+    assert added.id is not None
+    assert other.id is not None
     with engine.begin() as connection:
-        edited = edit_subscription(
-            connection, added.id, {"seats": 12, "cost": Decimal("360")}, NOW
-        )
+        edited = edit_subscription(connection, added.id, {"seats": 12, "cost": Decimal("360")}, NOW)
     assert (edited.seats, edited.cost) == (12, Decimal("360"))
     with engine.connect() as connection:
         assert get_subscription(connection, added.id) == edited
@@ -87,9 +86,7 @@ def test_totals_add_subscriptions_once_beside_the_best_origin(engine: Engine) ->
         add_subscription(connection, chatgpt(), NOW)
     with engine.connect() as connection:
         total = spend(connection, SpendQuery(NOVEMBER)).total
-        by_origin = {
-            o: spend(connection, SpendQuery(NOVEMBER, origin=o)).total for o in Origin
-        }
+        by_origin = {o: spend(connection, SpendQuery(NOVEMBER, origin=o)).total for o in Origin}
         by_provider = spend(connection, SpendQuery(NOVEMBER, (Dimension.PROVIDER,)))
         by_model = spend(connection, SpendQuery(NOVEMBER, (Dimension.MODEL,)))
         growth = spend(
