@@ -5,16 +5,23 @@ live here; bot.cli adds them with one call."""
 from __future__ import annotations
 
 import argparse
-from datetime import date
+import sys
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine
+
 from bot.analysis.subscriptions import Cycle, Subscription, next_renewal, shift
 from bot.clock import SystemClock
-from bot.config import load_settings
+from bot.config import TeamFile, load_settings, load_team_file
 from bot.errors import UsageError
+from bot.ingest.imports import ImportResult, read_import, source_name
 from bot.money import format_usd, parse_amount
+from bot.pricing import PriceBook
 from bot.slack.blocks import aligned
+from bot.store.attribution import Attribution, sync_rules
+from bot.store.cost_lines import store_cost_lines
 from bot.store.db import make_engine, require_current
 from bot.store.subscriptions import (
     add_subscription,
@@ -26,11 +33,13 @@ from bot.store.subscriptions import (
 
 if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+SHOWN_BAD_ROWS = 50
 _DB_HELP = "store to use (default: DATABASE_URL or sqlite:///aispend.db)"
 
 
 def add_ledger_commands(sub: Sub) -> None:
     _add_subs(sub)
+    _add_import(sub)
 
 
 def _database(parser: argparse.ArgumentParser) -> None:
@@ -245,3 +254,124 @@ def _describe(s: Subscription) -> str:
         f"{s.vendor} · {s.plan}{seats}, {format_usd(s.cost)} {s.cycle.value} "
         f"({format_usd(s.monthly)} a month), renews {s.renews_on}, counted from {s.started_on}"
     )
+
+
+# --- aispend import csv ----------------------------------------------------------------------
+
+PREVIEW_LINES = 10
+
+
+def _add_import(sub: Sub) -> None:
+    p = sub.add_parser(
+        "import",
+        help="import a provider's dashboard CSV export through a mapping in aispend.toml",
+        description="Import spend that only a dashboard export shows.",
+    )
+    kinds = p.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    csv_p = kinds.add_parser(
+        "csv",
+        help="a CSV export, read with the [[imports]] mapping named SOURCE",
+        description="Read FILE with the [[imports]] entry whose source is SOURCE and store "
+        "one line per day and model (and project, key) as billed cost (estimated from list "
+        "prices when the file has only tokens). Importing a file again changes nothing; a "
+        "later export of the same days replaces them. Every bad row is reported as "
+        "FILE:LINE: reason and the good rows are stored; exit status 1 when a row was bad.",
+    )
+    csv_p.set_defaults(handler=import_csv)
+    csv_p.add_argument("source", help="the mapping's source, e.g. mistral")
+    csv_p.add_argument("file", help="the CSV file")
+    csv_p.add_argument(
+        "--preview", action="store_true", help="show what would be stored; write nothing"
+    )
+    _database(csv_p)
+
+
+def import_csv(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    team_file = load_team_file(settings.aispend_config)
+    config = next((i for i in team_file.imports if i.source == args.source), None)
+    if config is None:
+        known = ", ".join(i.source for i in team_file.imports) or "none"
+        raise UsageError(
+            f"no [[imports]] mapping with source {args.source!r} in "
+            f"{settings.aispend_config} (known: {known})"
+        )
+    shown = _BadRows(args.file)
+    try:
+        with open(args.file, "rb") as stream:
+            result = read_import(stream, config, shown)
+    except OSError as e:
+        raise UsageError(f"cannot read {args.file}: {e.strerror}") from e
+    shown.finish()
+    if args.preview:
+        print(import_preview(result, args.file))
+        return 1 if result.bad else 0
+    engine = make_engine(args.database or settings.database_url)
+    require_current(engine)
+    stored = store_import(engine, result, team_file, SystemClock().now())
+    cost = sum((line.cost or Decimal(0) for line in result.lines), Decimal(0))
+    print(
+        f"stored {stored:,} daily lines from {result.rows - len(result.bad):,} rows "
+        f"({format_usd(cost)}) as {source_name(config)}"
+        + (f", {len(result.bad):,} bad rows (not stored)" if result.bad else "")
+    )
+    return 1 if result.bad else 0
+
+
+def store_import(engine: Engine, result: ImportResult, team_file: TeamFile, now: datetime) -> int:
+    """The file's lines in one transaction: all of them or, on a crash, none."""
+    with engine.begin() as connection:
+        sync_rules(connection, team_file.attribution)
+        return store_cost_lines(
+            connection,
+            result.lines,
+            attribution=Attribution.from_rules(team_file.attribution),
+            prices=PriceBook(team_file.prices.overrides, team_file.prices.discounts),
+            fetched_at=now,
+        )
+
+
+def import_preview(result: ImportResult, name: str) -> str:
+    """The first lines as they would be stored, and what the whole file holds."""
+    header = ["day", "provider", "model", "project", "key", "tokens in", "tokens out", "cost"]
+    rows = [header] + [
+        [
+            line.bucket_start.date().isoformat(),
+            line.provider,
+            line.model or "-",
+            line.project or "-",
+            line.api_key or "-",
+            f"{line.tokens_in:,}",
+            f"{line.tokens_out:,}",
+            "list price" if line.cost is None else format_usd(line.cost),
+        ]
+        for line in result.lines[:PREVIEW_LINES]
+    ]
+    days = sorted({line.bucket_start.date() for line in result.lines})
+    cost = sum((line.cost or Decimal(0) for line in result.lines), Decimal(0))
+    summary = (
+        f"preview of {name}: {result.rows:,} rows, {len(result.bad):,} bad; "
+        f"{len(result.lines):,} daily lines"
+        + (f" over {days[0]}..{days[-1]}" if days else "")
+        + f", {format_usd(cost)} billed. Nothing was written."
+    )
+    table = aligned(rows, 3) if result.lines else []
+    more = len(result.lines) - PREVIEW_LINES
+    tail = [f"... and {more:,} more lines"] if more > 0 else []
+    return "\n".join([*table, *tail, summary])
+
+
+class _BadRows:
+    """The first bad rows as FILE:LINE: reason on stderr, then how many more there were."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.count = name, 0
+
+    def __call__(self, line: int, reason: str) -> None:
+        self.count += 1
+        if self.count <= SHOWN_BAD_ROWS:
+            print(f"{self.name}:{line}: {reason}", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.count > SHOWN_BAD_ROWS:
+            print(f"... and {self.count - SHOWN_BAD_ROWS:,} more bad rows", file=sys.stderr)

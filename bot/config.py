@@ -155,6 +155,41 @@ class SlackConfig(BaseModel):
     timezone: str = "UTC"  # of #eng's digest; a team's own `timezone` wins for its channel
 
 
+class ImportConfig(BaseModel):
+    """A CSV export from a provider's dashboard (`aispend import csv SOURCE FILE`): which
+    column holds what. Values a file lacks can be given in `constants`; amounts in another
+    currency need a rate in `usd_rates` (USD per unit, your choice of rate)."""
+
+    model_config = _Strict
+    source: str = Field(min_length=1, max_length=48, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    provider: str
+    date: str = Field(min_length=1)  # the column with the day (or a timestamp in it)
+    date_format: str = ""  # strptime, e.g. "%m/%d/%Y"; default ISO 8601
+    cost: str = ""
+    currency: str = ""
+    model: str = ""
+    project: str = ""
+    api_key: str = ""
+    line_item: str = ""
+    tokens_in: str = ""
+    tokens_out: str = ""
+    requests: str = ""
+    constants: dict[str, str] = {}
+    usd_rates: dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = {}
+
+    @model_validator(mode="after")
+    def _usable(self) -> ImportConfig:
+        if resolve_provider(self.provider) is None:
+            raise ValueError(f"unknown provider {self.provider!r} (known: {', '.join(PROVIDERS)})")
+        if not (self.cost or self.tokens_in or self.tokens_out):
+            raise ValueError("an import needs a cost column or token columns to price")
+        allowed = {"model", "project", "api_key", "line_item", "currency"}
+        extra = set(self.constants) - allowed
+        if extra:
+            raise ValueError(f"constants may set {', '.join(sorted(allowed))}, not {extra}")
+        return self
+
+
 class TeamFile(BaseModel):
     """The whole aispend.toml."""
 
@@ -164,6 +199,7 @@ class TeamFile(BaseModel):
     attribution: tuple[AttributionConfig, ...] = ()
     budgets: tuple[BudgetConfig, ...] = ()
     prices: PricesConfig = PricesConfig()
+    imports: tuple[ImportConfig, ...] = ()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> TeamFile:
@@ -177,6 +213,9 @@ class TeamFile(BaseModel):
         for provider in named:
             if provider and resolve_provider(provider) is None:
                 raise ValueError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
+        sources = [i.source for i in self.imports]
+        if len(set(sources)) != len(sources):
+            raise ValueError("two [[imports]] have the same source")
         return self
 
 
