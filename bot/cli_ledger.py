@@ -12,17 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from bot import render
+from bot.analysis.runway import Purchase
 from bot.analysis.subscriptions import Cycle, Subscription, next_renewal, shift
+from bot.answers import runways
 from bot.clock import SystemClock
 from bot.config import TeamFile, load_settings, load_team_file
 from bot.errors import UsageError
 from bot.ingest.imports import ImportResult, read_import, source_name
 from bot.money import format_usd, parse_amount
 from bot.pricing import PriceBook
+from bot.providers import PROVIDERS, resolve_provider
 from bot.slack.blocks import aligned
 from bot.store.attribution import Attribution, sync_rules
 from bot.store.cost_lines import store_cost_lines
 from bot.store.db import make_engine, require_current
+from bot.store.purchases import list_purchases, record_purchase
 from bot.store.subscriptions import (
     add_subscription,
     delete_subscription,
@@ -40,6 +45,7 @@ _DB_HELP = "store to use (default: DATABASE_URL or sqlite:///aispend.db)"
 def add_ledger_commands(sub: Sub) -> None:
     _add_subs(sub)
     _add_import(sub)
+    _add_credits(sub)
 
 
 def _database(parser: argparse.ArgumentParser) -> None:
@@ -375,3 +381,65 @@ class _BadRows:
     def finish(self) -> None:
         if self.count > SHOWN_BAD_ROWS:
             print(f"... and {self.count - SHOWN_BAD_ROWS:,} more bad rows", file=sys.stderr)
+
+
+# --- aispend credits -------------------------------------------------------------------------
+
+
+def _add_credits(sub: Sub) -> None:
+    p = sub.add_parser(
+        "credits",
+        help="prepaid credit: purchases, balances and runway",
+        description="Prepaid credit, kept apart from spend: purchases recorded by hand, the "
+        "balances providers report (OpenRouter, DeepSeek), and for the others what was bought "
+        "less what was spent since, each with its runway in days at the last week's spend. "
+        "Without an action, lists them.",
+    )
+    p.set_defaults(handler=credits_list)
+    _database(p)
+    actions = p.add_subparsers(dest="credits_command", metavar="ACTION")
+    listed = actions.add_parser("list", help="purchases, balances and runway")
+    listed.set_defaults(handler=credits_list)
+    _database(listed)
+    add = actions.add_parser("add", help="record prepaid credit bought")
+    add.set_defaults(handler=credits_add)
+    add.add_argument("provider", help="e.g. together, fireworks, anthropic")
+    add.add_argument("amount", type=_amount, help="USD bought")
+    add.add_argument("--on", type=_day, metavar="DATE", help="the day bought (default today)")
+    add.add_argument("--note", default="", help="an invoice number, who bought it, ...")
+    _database(add)
+
+
+def credits_add(args: argparse.Namespace) -> int:
+    provider = resolve_provider(args.provider)
+    if provider is None:
+        raise UsageError(f"unknown provider {args.provider!r} (known: {', '.join(PROVIDERS)})")
+    now = SystemClock().now()
+    purchase = Purchase(provider, args.on or now.date(), args.amount, note=args.note)
+    with _engine(args).begin() as connection:
+        stored = record_purchase(connection, purchase, now)
+    print(
+        f"recorded purchase {stored.id}: {format_usd(stored.amount)} of {provider} credit "
+        f"on {stored.bought_on}"
+    )
+    return 0
+
+
+def credits_list(args: argparse.Namespace) -> int:
+    today = _today()
+    with _engine(args).connect() as connection:
+        purchases = list_purchases(connection)
+        found = runways(connection, today)
+    if not purchases and not found:
+        print("No prepaid credit: record a purchase with `aispend credits add PROVIDER AMOUNT`")
+        return 0
+    if purchases:
+        rows = [["id", "provider", "bought on", "amount", "note"]]
+        rows += [
+            [str(p.id), p.provider, p.bought_on.isoformat(), format_usd(p.amount), p.note]
+            for p in purchases
+        ]
+        print("\n".join(aligned(rows, 0)))
+    if found:
+        print(("\n" if purchases else "") + render.runway_table(found))
+    return 0

@@ -183,6 +183,9 @@ class SpendQuery:
     group_by: tuple[Dimension, ...] = ()
     filters: tuple[Filter, ...] = ()
     origin: Origin | None = None  # None: billed where it exists, else the best available
+    # with origin None: add the subscription ledger's seats and plans (False: API spend only,
+    # e.g. what prepaid credit pays for)
+    subscriptions: bool = True
 
 
 @dataclass(frozen=True, slots=True)

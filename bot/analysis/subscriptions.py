@@ -99,10 +99,14 @@ def cycle_of(sub: Subscription, day: date) -> tuple[date, date]:
 
 
 def next_renewal(sub: Subscription, today: date) -> date | None:
-    """The first renewal on or after today; None once it has ended by then."""
-    n = cycle_index(sub.renews_on, sub.cycle, today)
-    start = shift(sub.renews_on, sub.cycle, n)
-    renewal = start if start == today else shift(sub.renews_on, sub.cycle, n + 1)
+    """The renewal date entered while it is ahead, then each cycle after it: the first on
+    or after today. None once the entry has ended by then."""
+    if sub.renews_on >= today:
+        renewal = sub.renews_on  # the date as entered, however far ahead
+    else:
+        n = cycle_index(sub.renews_on, sub.cycle, today)
+        start = shift(sub.renews_on, sub.cycle, n)
+        renewal = start if start == today else shift(sub.renews_on, sub.cycle, n + 1)
     if sub.ends_on is not None and renewal >= sub.ends_on:
         return None
     return renewal

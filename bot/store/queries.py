@@ -102,8 +102,11 @@ def _scoped(
     if origin is not None:
         return statement.where(r.c.origin == origin.value)
     best = _best_origin(query.period)
+    counted = _rank(r.c.origin) == best.c.rank
+    if query.subscriptions:
+        counted = or_(r.c.origin == Origin.SUBSCRIPTION.value, counted)
     return statement.join(best, and_(best.c.day == r.c.day, best.c.provider == r.c.provider)).where(
-        or_(r.c.origin == Origin.SUBSCRIPTION.value, _rank(r.c.origin) == best.c.rank)
+        counted
     )
 
 

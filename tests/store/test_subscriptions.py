@@ -137,3 +137,12 @@ def test_spend_is_counted_through_today_and_rebuilt_not_added(engine: Engine) ->
             for m in (RollupDay, RollupDayCore)
         }
     assert rows == {"rollup_day": 14, "rollup_day_core": 14}
+
+
+def test_api_spend_alone_leaves_the_subscriptions_out(engine: Engine) -> None:
+    _seed_billed_and_events(engine)
+    with engine.begin() as connection:
+        add_subscription(connection, chatgpt(), NOW)
+    with engine.connect() as connection:
+        api = spend(connection, SpendQuery(NOVEMBER, subscriptions=False)).total
+    assert api == Decimal(20)
