@@ -42,6 +42,7 @@ def test_subs_add_list_edit_review_remove(store, capsys):
     assert main(["subs", "remove", "1"]) == 0
     assert "counted until 2099-01-15" in capsys.readouterr().out
     assert main(["subs", "remove", "2", "--delete"]) == 0
+    assert "deleted subscription 2 (OpenAI · ChatGPT Team)" in capsys.readouterr().out
     assert main(["subs", "list", "--all"]) == 0
     out = capsys.readouterr().out
     assert "$480.00  ends 2099-01-15" in out  # cancelled, paid through its renewal
