@@ -8,7 +8,7 @@ import pytest
 
 from bot import demo
 from bot.demo import CHART_FILE, run_demo
-from bot.domain import DateRange, Dimension, Origin, SpendQuery
+from bot.domain import DateRange, Dimension, Filter, Origin, SpendQuery
 from bot.store.db import make_engine
 from bot.store.incidents import Change, open_incidents, record
 from bot.store.queries import spend
@@ -29,23 +29,29 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
 
     engine = make_engine(url)
     spec = ActivitySpec(end=NOW.date(), days=14, events_per_day=400, seed=3)
-    billed = sum(
-        (
-            line.cost
-            for line in generate_cost_lines(spec, revision=1)
-            if line.cost is not None and line.provider != "deepseek"  # DeepSeek has no cost API
-        ),
-        Decimal(0),
-    )
+    synthetic = [
+        line
+        for line in generate_cost_lines(spec, revision=1)
+        if line.cost is not None and line.provider != "deepseek"  # DeepSeek has no cost API
+    ]
+    billed = sum((line.cost for line in synthetic if line.cost is not None), Decimal(0))
+    apis = Filter(Dimension.PROVIDER, tuple({line.provider for line in synthetic}))
     with engine.connect() as connection:
         stored = spend(
-            connection, SpendQuery(DateRange(spec.start, spec.end), origin=Origin.BILLED)
+            connection,
+            SpendQuery(DateRange(spec.start, spec.end), (), (apis,), origin=Origin.BILLED),
         )
         teams = spend(connection, SpendQuery(DateRange(spec.start, spec.end), (Dimension.TEAM,)))
     assert stored.total == billed  # the restatement replaced, exactly
     assert "deepseek.balance" in out
     assert "openrouter.credits" in out
     assert {r.keys[0] for r in teams.rows} >= {"growth", "platform", "support"}
+    # beside the APIs: the subscription ledger, a Mistral dashboard export, credit bought
+    assert "Subscriptions (aispend subs)" in out
+    assert "3 running, $630.00 a month" in out
+    assert "mistral (bought - spent)" in out
+    for provider in ("cursor", "github", "mistral"):
+        assert f"\n{provider} " in out  # a row of month by provider
 
 
 def test_demo_runs_twice_on_the_same_file(tmp_path, capsys):

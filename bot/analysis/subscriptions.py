@@ -61,6 +61,12 @@ class Subscription:
         return provider_of(self.vendor)
 
     @property
+    def label(self) -> str:
+        """What it is called in spend by model: "Cursor Business", "GitHub Copilot"."""
+        vendor, plan = self.vendor.strip(), self.plan.strip()
+        return plan if plan.lower().startswith(vendor.lower()) else f"{vendor} {plan}"
+
+    @property
     def monthly(self) -> Decimal:
         """What it costs a month, to the cent (an annual plan's cost over twelve)."""
         return (self.cost / self.cycle.months).quantize(Decimal("0.01"), ROUND_HALF_EVEN)

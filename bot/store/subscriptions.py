@@ -2,7 +2,7 @@
 
 Every change to the ledger rebuilds the rollups' "subscription" origin in the same
 transaction, through the day given (today): each entry's cycles spread over their days, under
-provider = the vendor's provider id, model = the plan, team = the entry's team. Rebuilding the
+provider = the vendor's provider id, model = vendor and plan, team = the entry's team. Rebuilding the
 whole origin is exact and cheap (a ledger holds tens of entries, a few hundred days each).
 """
 
@@ -108,7 +108,7 @@ def rebuild_subscription_spend(connection: Connection, through: date) -> int:
     written = 0
     for sub in list_subscriptions(connection):
         for day, units in daily_units(sub, sub.started_on, through + timedelta(days=1)).items():
-            key = (day, _ORIGIN, sub.provider, sub.plan, "", "", sub.team, "", "", "")
+            key = (day, _ORIGIN, sub.provider, sub.label[:256], "", "", sub.team, "", "", "")
             sums.add(key, None, (units, 0, 0, 0, 0, 0, 0, 0))
             written += 1
     add_rollups(connection, sums)

@@ -137,3 +137,8 @@ def test_monthly_equivalent_and_provider() -> None:
     assert sub(cost=Decimal("1000"), cycle=Cycle.ANNUAL).monthly == Decimal("83.33")
     assert sub(vendor="OpenAI").provider == "openai"
     assert sub(vendor="GitHub Copilot").provider == "github-copilot"
+
+
+def test_the_label_names_vendor_and_plan_once() -> None:
+    assert sub(vendor="Cursor", plan="Business").label == "Cursor Business"
+    assert sub(vendor="GitHub", plan="GitHub Copilot Business").label == "GitHub Copilot Business"

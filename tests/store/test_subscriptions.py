@@ -98,7 +98,7 @@ def test_totals_add_subscriptions_once_beside_the_best_origin(engine: Engine) ->
     assert total == Decimal(20) + Decimal(300)
     assert [(r.keys, r.cost) for r in by_provider.rows] == [(("openai",), Decimal(320))]
     assert {r.keys[0]: r.cost for r in by_model.rows} == {
-        "ChatGPT Team": Decimal(300),
+        "OpenAI ChatGPT Team": Decimal(300),
         "gpt-5": Decimal(20),
     }
     assert growth == Decimal(300)  # the billed lines have no team; the seats are growth's
