@@ -2,8 +2,8 @@
 
 Every change to the ledger rebuilds the rollups' "subscription" origin in the same
 transaction, through the day given (today): each entry's cycles spread over their days, under
-provider = the vendor's provider id, model = vendor and plan, team = the entry's team. Rebuilding the
-whole origin is exact and cheap (a ledger holds tens of entries, a few hundred days each).
+provider = the vendor's provider id, model = vendor and plan, team = the entry's team.
+Rebuilding the whole origin is exact and cheap (tens of entries, a few hundred days each).
 """
 
 from __future__ import annotations
