@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import tomllib
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
+from bot.config import TeamFile
 from bot.domain import DateRange, Dimension, SpendQuery
 from bot.store.db import make_engine
 from bot.store.models import CostLine
@@ -103,3 +105,17 @@ def test_an_unknown_source_names_the_known_ones(store, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no [[imports]] mapping with source 'mistral'" in err
     assert "(known: groq)" in err
+
+
+def test_the_readme_sample_mappings_are_valid() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    blocks = [b.split("```", 1)[0] for b in readme.split("```toml\n")[1:]]
+    [samples] = [b for b in blocks if "[[imports]]" in b]
+    team_file = TeamFile.model_validate(tomllib.loads(samples))
+    assert [i.source for i in team_file.imports] == [
+        "fireworks",
+        "mistral",
+        "groq",
+        "together",
+        "cursor",
+    ]
