@@ -5,7 +5,6 @@ live here; bot.cli adds them with one call."""
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from bot import render
 from bot.analysis.runway import Purchase
 from bot.analysis.subscriptions import Cycle, Subscription, next_renewal, shift
 from bot.answers import runways
+from bot.cli_commands import _BadLinePrinter as BadLinePrinter  # FILE:LINE: reason
 from bot.clock import SystemClock
 from bot.config import TeamFile, load_settings, load_team_file
 from bot.errors import UsageError
@@ -37,8 +37,10 @@ from bot.store.subscriptions import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
-SHOWN_BAD_ROWS = 50
+    Handler = Callable[[argparse.Namespace], int]
 _DB_HELP = "store to use (default: DATABASE_URL or sqlite:///aispend.db)"
 
 
@@ -46,6 +48,20 @@ def add_ledger_commands(sub: Sub) -> None:
     _add_subs(sub)
     _add_import(sub)
     _add_credits(sub)
+
+
+def _listing_command(
+    sub: Sub, name: str, handler: Handler, help_text: str, description: str, list_help: str
+) -> tuple[Sub, argparse.ArgumentParser]:
+    """A command that lists without an action and has actions: its actions and `list`."""
+    p = sub.add_parser(name, help=help_text, description=description)
+    p.set_defaults(handler=handler)
+    _database(p)
+    actions = p.add_subparsers(dest=f"{name}_command", metavar="ACTION")
+    listed = actions.add_parser("list", help=list_help)
+    listed.set_defaults(handler=handler)
+    _database(listed)
+    return actions, listed
 
 
 def _database(parser: argparse.ArgumentParser) -> None:
@@ -73,20 +89,17 @@ def _amount(text: str) -> Decimal:
 
 
 def _add_subs(sub: Sub) -> None:
-    p = sub.add_parser(
+    actions, listed = _listing_command(
+        sub,
         "subs",
-        help="the subscription ledger: seats and plans no API reports",
-        description="Seats and plans (ChatGPT, Claude, Cursor, Copilot, AI add-ons) that no "
-        "provider API reports. Each entry's cost is spread over the days of its cycle and "
-        "counted in every total as origin `subscription`. Without an action, lists them.",
+        subs_list,
+        "the subscription ledger: seats and plans no API reports",
+        "Seats and plans (ChatGPT, Claude, Cursor, Copilot, AI add-ons) that no provider API "
+        "reports. Each entry's cost is spread over the days of its cycle and counted in every "
+        "total as origin `subscription`. Without an action, lists them.",
+        "every entry with its monthly cost and renewal",
     )
-    p.set_defaults(handler=subs_list)
-    _database(p)
-    actions = p.add_subparsers(dest="subs_command", metavar="ACTION")
-    listed = actions.add_parser("list", help="every entry with its monthly cost and renewal")
-    listed.set_defaults(handler=subs_list)
     listed.add_argument("--all", action="store_true", help="include ended entries")
-    _database(listed)
 
     add = actions.add_parser("add", help="add an entry")
     add.set_defaults(handler=subs_add)
@@ -140,7 +153,7 @@ def _today() -> date:
     return SystemClock().now().date()
 
 
-def _engine(args: argparse.Namespace) -> Any:
+def _engine(args: argparse.Namespace) -> Engine:
     engine = make_engine(args.database or load_settings().database_url)
     require_current(engine)
     return engine
@@ -302,7 +315,7 @@ def import_csv(args: argparse.Namespace) -> int:
             f"no [[imports]] mapping with source {args.source!r} in "
             f"{settings.aispend_config} (known: {known})"
         )
-    shown = _BadRows(args.file)
+    shown = BadLinePrinter(args.file)
     try:
         with open(args.file, "rb") as stream:
             result = read_import(stream, config, shown)
@@ -367,40 +380,21 @@ def import_preview(result: ImportResult, name: str) -> str:
     return "\n".join([*table, *tail, summary])
 
 
-class _BadRows:
-    """The first bad rows as FILE:LINE: reason on stderr, then how many more there were."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.count = name, 0
-
-    def __call__(self, line: int, reason: str) -> None:
-        self.count += 1
-        if self.count <= SHOWN_BAD_ROWS:
-            print(f"{self.name}:{line}: {reason}", file=sys.stderr)
-
-    def finish(self) -> None:
-        if self.count > SHOWN_BAD_ROWS:
-            print(f"... and {self.count - SHOWN_BAD_ROWS:,} more bad rows", file=sys.stderr)
-
-
 # --- aispend credits -------------------------------------------------------------------------
 
 
 def _add_credits(sub: Sub) -> None:
-    p = sub.add_parser(
+    actions, _ = _listing_command(
+        sub,
         "credits",
-        help="prepaid credit: purchases, balances and runway",
-        description="Prepaid credit, kept apart from spend: purchases recorded by hand, the "
-        "balances providers report (OpenRouter, DeepSeek), and for the others what was bought "
-        "less what was spent since, each with its runway in days at the last week's spend. "
+        credits_list,
+        "prepaid credit: purchases, balances and runway",
+        "Prepaid credit, kept apart from spend: purchases recorded by hand, the balances "
+        "providers report (OpenRouter, DeepSeek), and for the others what was bought less "
+        "what was spent since, each with its runway in days at the last week's spend. "
         "Without an action, lists them.",
+        "purchases, balances and runway",
     )
-    p.set_defaults(handler=credits_list)
-    _database(p)
-    actions = p.add_subparsers(dest="credits_command", metavar="ACTION")
-    listed = actions.add_parser("list", help="purchases, balances and runway")
-    listed.set_defaults(handler=credits_list)
-    _database(listed)
     add = actions.add_parser("add", help="record prepaid credit bought")
     add.set_defaults(handler=credits_add)
     add.add_argument("provider", help="e.g. together, fireworks, anthropic")

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.cli import main
+from tests import test_cli
 
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path}/cli.db"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("AISPEND_CONFIG", str(tmp_path / "aispend.toml"))
-    assert main(["db", "upgrade"]) == 0
-    return url
+store = test_cli.store  # a migrated SQLite store in DATABASE_URL
 
 
 def test_subs_add_list_edit_review_remove(store, capsys):

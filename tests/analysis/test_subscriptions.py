@@ -19,22 +19,11 @@ from bot.analysis.subscriptions import (
     spread_units,
 )
 from bot.money import from_units, to_units
+from tests.builders import subscription
 
 
 def sub(**changes: object) -> Subscription:
-    values: dict[str, object] = {
-        "vendor": "Cursor",
-        "plan": "Business",
-        "cost": Decimal("400"),
-        "cycle": Cycle.MONTHLY,
-        "renews_on": date(2026, 12, 15),
-        "started_on": date(2026, 11, 15),
-        "reviewed_on": date(2026, 11, 15),
-        "seats": 10,
-        "id": 1,
-    }
-    values.update(changes)
-    return Subscription(**values)  # type: ignore[arg-type]
+    return subscription(**({"id": 1} | changes))
 
 
 @given(st.integers(min_value=0, max_value=10**18), st.integers(min_value=1, max_value=400))

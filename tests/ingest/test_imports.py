@@ -11,20 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config import ImportConfig
+from bot.demo_ledger import MISTRAL_IMPORT
 from bot.ingest.imports import read_import
 
-MISTRAL = ImportConfig(
-    source="mistral",
-    provider="mistral",
-    date="Date",
-    model="Model",
-    project="Workspace",
-    cost="Cost",
-    currency="Currency",
-    tokens_in="Input tokens",
-    tokens_out="Output tokens",
-    usd_rates={"EUR": Decimal("1.08")},
-)
+MISTRAL = MISTRAL_IMPORT  # the demo's mapping, with a EUR rate
 FIREWORKS = ImportConfig(  # the columns of `firectl billing export-metrics` (providers.md 6.3)
     source="fireworks",
     provider="fireworks",

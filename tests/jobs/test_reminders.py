@@ -4,7 +4,6 @@ stand-in, however often the job runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,10 +18,12 @@ from bot.config import SlackConfig, TeamConfig, TeamFile
 from bot.domain import DateRange, SpendQuery
 from bot.jobs.reminders import run_reminders
 from bot.slack.notifier import Notifier
-from bot.standins.slack import BOT_TOKEN, SlackStandIn, running_slack
+from bot.standins.slack import BOT_TOKEN, SlackStandIn
 from bot.store.db import make_engine, upgrade
 from bot.store.queries import spend
 from bot.store.subscriptions import add_subscription
+from tests.builders import subscription
+from tests.jobs import test_alerting
 
 START = datetime(2026, 11, 30, 7, tzinfo=UTC)  # 15 days before Cursor renews
 TEAMS = TeamFile(
@@ -31,12 +32,7 @@ TEAMS = TeamFile(
 )
 
 
-@pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
-    with running_slack() as standin:
-        standin.add_channel("eng", channel_id="C0ENG")
-        standin.add_channel("growth", channel_id="C0GROWTH")
-        yield standin
+slack = test_alerting.slack  # the stand-in with #eng (C0ENG) and #growth (C0GROWTH)
 
 
 @pytest.fixture
@@ -50,18 +46,7 @@ def store(tmp_path: Path) -> Engine:
 
 
 def _cursor() -> Subscription:
-    return Subscription(
-        vendor="Cursor",
-        plan="Business",
-        cost=Decimal("400"),
-        cycle=Cycle.MONTHLY,
-        renews_on=date(2026, 12, 15),
-        started_on=date(2026, 11, 15),
-        reviewed_on=date(2026, 11, 15),
-        seats=10,
-        owner="U0MAYA",
-        team="growth",
-    )
+    return subscription(owner="U0MAYA", team="growth")
 
 
 def _chatgpt() -> Subscription:

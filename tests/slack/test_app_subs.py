@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from bot.analysis.subscriptions import Cycle, Subscription
+from bot.analysis.subscriptions import Subscription
 from bot.domain import DateRange, SpendQuery
 from bot.money import format_usd
 from bot.slack import ids
 from bot.store import queries
 from bot.store.subscriptions import add_subscription
+from tests.builders import subscription
 from tests.slack import test_app
 
 served = test_app.served  # the app over HTTP, with thirty days of spend
@@ -21,21 +22,14 @@ _buttons = test_app._buttons
 NOW = test_app.NOW
 
 
-def _cursor(**changes: object) -> Subscription:
-    values: dict[str, object] = {
-        "vendor": "Cursor",
-        "plan": "Business",
-        "cost": Decimal("400"),
-        "cycle": Cycle.MONTHLY,
-        "renews_on": date(2026, 11, 28),
-        "started_on": date(2026, 10, 28),
-        "reviewed_on": date(2026, 10, 28),
-        "seats": 10,
-        "owner": "U0MAYA",
-        "team": "growth",
-    }
-    values.update(changes)
-    return Subscription(**values)  # type: ignore[arg-type]
+def _cursor() -> Subscription:
+    return subscription(
+        renews_on=date(2026, 11, 28),
+        started_on=date(2026, 10, 28),
+        reviewed_on=date(2026, 10, 28),
+        owner="U0MAYA",
+        team="growth",
+    )
 
 
 def test_subs_lists_the_ledger_with_a_share_button(served):

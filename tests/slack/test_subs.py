@@ -20,6 +20,7 @@ from bot.analysis.subscriptions import Cycle, Subscription, due_reminders
 from bot.slack.blocks import Message
 from bot.slack.limits import block_problems
 from bot.slack.subs import reminder_message, subs_answer
+from tests.builders import subscription
 
 GOLDEN = Path(__file__).parent / "golden" / "subs"
 UPDATE = os.environ.get("AISPEND_UPDATE_GOLDEN") == "1"
@@ -28,21 +29,15 @@ TODAY = date(2026, 11, 18)
 
 def entry(n: int, **changes: object) -> Subscription:
     values: dict[str, object] = {
-        "vendor": "Cursor",
-        "plan": "Business",
-        "cost": Decimal("400"),
-        "cycle": Cycle.MONTHLY,
         "renews_on": date(2026, 11, 28),
         "started_on": date(2026, 1, 28),
         "reviewed_on": date(2026, 10, 1),
-        "seats": 10,
         "owner": "U0MAYA",
         "team": "growth",
         "purpose": "AI editor for the product engineers",
         "id": n,
     }
-    values.update(changes)
-    return Subscription(**values)  # type: ignore[arg-type]
+    return subscription(**(values | changes))
 
 
 LEDGER = [
