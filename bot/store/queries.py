@@ -4,8 +4,9 @@ the narrowest rollup that holds every dimension the question names.
 Which dollars count: for each provider and day the best origin available, billed before
 estimated before reported, so no day is counted twice; plus the subscription ledger's seats
 and plans, which no provider API reports and which therefore never compete with the others
-(they have no rank, and are always added). A question about a dimension only request events
-carry (feature, customer, environment) is answered from reported events.
+(a subscription row always matches its day's best rank, so it is always added). A question
+about a dimension only request events carry (feature, customer, environment) is answered from
+reported events.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Select, and_, case, func, literal, null, or_, select
+from sqlalchemy import BigInteger, Connection, Select, and_, case, func, literal, select
 
 from bot.clock import utc_midnight
 from bot.domain import (
@@ -102,11 +103,13 @@ def _scoped(
     if origin is not None:
         return statement.where(r.c.origin == origin.value)
     best = _best_origin(query.period)
-    counted = _rank(r.c.origin) == best.c.rank
-    if query.subscriptions:
-        counted = or_(r.c.origin == Origin.SUBSCRIPTION.value, counted)
+    rank = _rank(r.c.origin)
+    if query.subscriptions:  # a subscription row always matches its day's best rank
+        rank = case((r.c.origin == Origin.SUBSCRIPTION.value, best.c.rank), else_=rank)
+    else:
+        statement = statement.where(r.c.origin != Origin.SUBSCRIPTION.value)
     return statement.join(best, and_(best.c.day == r.c.day, best.c.provider == r.c.provider)).where(
-        counted
+        rank == best.c.rank
     )
 
 
@@ -119,9 +122,9 @@ def _filters(r: Any, query: SpendQuery) -> list[Any]:
 
 
 def _rank(origin_column: Any) -> Any:
-    """Subscriptions have no rank (NULL), so MIN over a provider's day ignores them."""
-    ranked = case(_RANK, value=origin_column, else_=literal(9))
-    return case((origin_column == Origin.SUBSCRIPTION.value, null()), else_=ranked)
+    """Subscriptions rank last, so a provider's day with any other origin takes that one as
+    its best; a day with only subscriptions has theirs."""
+    return case(_RANK, value=origin_column, else_=literal(9))
 
 
 def _best_origin(period: DateRange) -> Any:

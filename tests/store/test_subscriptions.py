@@ -146,3 +146,11 @@ def test_api_spend_alone_leaves_the_subscriptions_out(engine: Engine) -> None:
     with engine.connect() as connection:
         api = spend(connection, SpendQuery(NOVEMBER, subscriptions=False)).total
     assert api == Decimal(20)
+
+
+def test_api_spend_alone_has_no_subscription_only_days(engine: Engine) -> None:
+    with engine.begin() as connection:
+        add_subscription(connection, chatgpt(vendor="Cursor", plan="Business"), NOW)
+    with engine.connect() as connection:
+        assert spend(connection, SpendQuery(NOVEMBER, subscriptions=False)).total == 0
+        assert spend(connection, SpendQuery(NOVEMBER)).total == Decimal(300)
