@@ -34,6 +34,7 @@ from bot.store.subscriptions import (
     edit_subscription,
     get_subscription,
     list_subscriptions,
+    seed_subscriptions,
 )
 
 if TYPE_CHECKING:
@@ -116,6 +117,12 @@ def _add_subs(sub: Sub) -> None:
     _entry_options(edit, required=False)
     edit.add_argument("--ends", type=_day, metavar="DATE", help="the first day no longer counted")
     _database(edit)
+
+    seed = actions.add_parser(
+        "seed", help="add the [[subscriptions]] of aispend.toml the ledger does not hold yet"
+    )
+    seed.set_defaults(handler=subs_seed)
+    _database(seed)
 
     review = actions.add_parser("review", help="record that someone reviewed an entry")
     review.set_defaults(handler=subs_review)
@@ -241,6 +248,17 @@ def subs_edit(args: argparse.Namespace) -> int:
     with _engine(args).begin() as connection:
         edited = edit_subscription(connection, args.id, changes, SystemClock().now())
     print(f"changed subscription {args.id}: {_describe(edited)}")
+    return 0
+
+
+def subs_seed(args: argparse.Namespace) -> int:
+    team_file = load_team_file(load_settings().aispend_config)
+    with _engine(args).begin() as connection:
+        added = seed_subscriptions(connection, team_file.subscriptions, SystemClock().now())
+    for entry in added:
+        print(f"added subscription {entry.id}: {_describe(entry)}")
+    held = len(team_file.subscriptions) - len(added)
+    print(f"{len(added):,} added, {held:,} already in the ledger (changed there, not here)")
     return 0
 
 

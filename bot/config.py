@@ -8,9 +8,10 @@ built once by the command line and passed down; nothing here runs at import time
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -190,6 +191,23 @@ class ImportConfig(BaseModel):
         return self
 
 
+class SubscriptionConfig(BaseModel):
+    """A seat or plan to seed the subscription ledger with (`aispend subs seed`); once in the
+    ledger it is changed there, never from here."""
+
+    model_config = _Strict
+    vendor: str = Field(min_length=1)
+    plan: str = Field(min_length=1)
+    cost: Money  # USD a cycle, all seats
+    cycle: Literal["monthly", "annual"] = "monthly"
+    renews: date
+    started: date | None = None  # default: the start of the current cycle
+    seats: int = Field(default=1, ge=0)
+    owner: str = ""
+    team: str = ""
+    purpose: str = ""
+
+
 class TeamFile(BaseModel):
     """The whole aispend.toml."""
 
@@ -200,6 +218,7 @@ class TeamFile(BaseModel):
     budgets: tuple[BudgetConfig, ...] = ()
     prices: PricesConfig = PricesConfig()
     imports: tuple[ImportConfig, ...] = ()
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> TeamFile:
@@ -207,6 +226,9 @@ class TeamFile(BaseModel):
         for rule in self.attribution:
             if rule.team and known and rule.team not in known:
                 raise ValueError(f"attribution rule names unknown team {rule.team!r}")
+        for sub in self.subscriptions:
+            if sub.team and known and sub.team not in known:
+                raise ValueError(f"subscription {sub.vendor} {sub.plan} names unknown team")
         named = [r.provider for r in self.attribution]
         named += [o.provider for o in self.prices.overrides]
         named += [d.provider for d in self.prices.discounts]

@@ -64,3 +64,47 @@ def test_credits_add_and_list(store, capsys):
     assert "1   together  2026-11-01  $250.00  INV-7" in out
     assert "together (bought - spent)  $250.00" in out
     assert main(["credits", "add", "nobody", "5"]) == 2
+
+
+SEEDS = """
+[[teams]]
+id = "growth"
+
+[[subscriptions]]
+vendor = "Cursor"
+plan = "Business"
+cost = "400"
+renews = 2099-01-15
+seats = 10
+team = "growth"
+
+[[subscriptions]]
+vendor = "Anthropic"
+plan = "Claude Team"
+cost = "3000"
+cycle = "annual"
+renews = 2099-06-01
+started = 2098-06-01
+"""
+
+
+def test_subs_seed_adds_what_the_ledger_lacks_once(store, tmp_path, capsys):
+    (tmp_path / "aispend.toml").write_text(SEEDS)
+    assert main(["subs", "edit", "1", "--seats", "3"]) == 2  # nothing there yet
+    capsys.readouterr()
+    assert main(["subs", "seed"]) == 0
+    out = capsys.readouterr().out
+    assert "added subscription 1: Cursor · Business, 10 seats, $400.00 monthly" in out
+    assert "counted from 2098-06-01" in out
+    assert "2 added, 0 already in the ledger" in out
+    assert main(["subs", "edit", "1", "--seats", "12"]) == 0
+    assert main(["subs", "seed"]) == 0
+    assert "0 added, 2 already in the ledger" in capsys.readouterr().out
+    assert main(["subs"]) == 0
+    assert "Cursor · Business (growth)  12" in capsys.readouterr().out  # the ledger's edit stays
+
+
+def test_a_subscription_naming_an_unknown_team_stops_the_command(store, tmp_path, capsys):
+    (tmp_path / "aispend.toml").write_text(SEEDS.replace('team = "growth"', 'team = "grwth"'))
+    assert main(["subs", "seed"]) == 2
+    assert "subscription Cursor Business names unknown team" in capsys.readouterr().err

@@ -8,14 +8,15 @@ Rebuilding the whole origin is exact and cheap (tens of entries, a few hundred d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from bot.analysis.subscriptions import Cycle, Subscription, daily_units
+from bot.analysis.subscriptions import Cycle, Subscription, daily_units, shift
+from bot.config import SubscriptionConfig
 from bot.domain import Origin
 from bot.errors import UsageError
 from bot.store.models import RollupDay, RollupDayCore, SubscriptionRow, table_of
@@ -86,6 +87,38 @@ def delete_subscription(connection: Connection, sub_id: int, today: date) -> Sub
     connection.execute(delete(_TABLE).where(_TABLE.c.id == sub_id))
     rebuild_subscription_spend(connection, today)
     return current
+
+
+def seed_subscriptions(
+    connection: Connection, configs: Iterable[SubscriptionConfig], now: datetime
+) -> list[Subscription]:
+    """Add the aispend.toml entries the ledger does not hold yet (same vendor, plan and
+    team); entries already there are left as the ledger has them. Returns those added."""
+    held = {_identity(s) for s in list_subscriptions(connection)}
+    added = []
+    for config in configs:
+        cycle = Cycle(config.cycle)
+        entry = Subscription(
+            vendor=config.vendor,
+            plan=config.plan,
+            cost=config.cost,
+            cycle=cycle,
+            renews_on=config.renews,
+            started_on=config.started or shift(config.renews, cycle, -1),
+            reviewed_on=now.date(),
+            seats=config.seats,
+            owner=config.owner,
+            team=config.team,
+            purpose=config.purpose,
+        )
+        if _identity(entry) not in held:
+            added.append(add_subscription(connection, entry, now))
+            held.add(_identity(entry))
+    return added
+
+
+def _identity(sub: Subscription) -> tuple[str, str, str]:
+    return (sub.vendor.strip().lower(), sub.plan.strip().lower(), sub.team)
 
 
 def check(sub: Subscription) -> None:
