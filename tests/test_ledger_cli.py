@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
+from datetime import date
+from decimal import Decimal
+
 import pytest
 
 from bot.cli import main
+from bot.config import TeamFile
 from tests import test_cli
 
 store = test_cli.store  # a migrated SQLite store in DATABASE_URL
@@ -108,3 +113,11 @@ def test_a_subscription_naming_an_unknown_team_stops_the_command(store, tmp_path
     (tmp_path / "aispend.toml").write_text(SEEDS.replace('team = "growth"', 'team = "grwth"'))
     assert main(["subs", "seed"]) == 2
     assert "subscription Cursor Business names unknown team" in capsys.readouterr().err
+
+
+def test_the_readme_sample_subscription_is_valid() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    blocks = [b.split("```", 1)[0] for b in readme.split("```toml\n")[1:]]
+    [sample] = [b for b in blocks if "[[subscriptions]]" in b]
+    [entry] = TeamFile.model_validate(tomllib.loads(sample)).subscriptions
+    assert (entry.vendor, entry.cost, entry.renews) == ("Cursor", Decimal(400), date(2026, 12, 15))
