@@ -9,13 +9,14 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from bot import render
-from bot.analysis.runway import RUN_RATE_DAYS, Runway, runway
+from bot.analysis.runway import RUN_RATE_DAYS, Runway, purchased_balance, runway
 from bot.domain import DateRange, Dimension, Filter, SpendQuery, SpendReport
 from bot.errors import UsageError
 from bot.slack.commands import Command, Verb, to_query
 from bot.store import queries
 from bot.store.credits import latest_balances
 from bot.store.names import NameBook, load_names
+from bot.store.purchases import list_purchases
 
 FORMATS = ("table", "csv", "json")
 
@@ -57,18 +58,32 @@ def _label(names: NameBook, kind: str, value: str) -> str:
 
 
 def runways(connection: Connection, today: date) -> list[Runway]:
-    """Every prepaid balance with the days it lasts at its provider's last complete week."""
+    """Every prepaid balance with the days it lasts at its provider's last complete week of
+    API spend (seats and plans are not paid from credit): balances providers report, and for
+    the others credit bought by hand (`aispend credits add`) less what was spent since."""
     period = DateRange(today - timedelta(days=RUN_RATE_DAYS), today)
+    balances = latest_balances(connection)
+    purchases = list_purchases(connection)
+    for provider in sorted({p.provider for p in purchases} - {b.provider for b in balances}):
+        since = min(p.bought_on for p in purchases if p.provider == provider)
+        spent = _api_spend(connection, provider, DateRange(since, today + timedelta(days=1)))
+        estimate = purchased_balance(provider, purchases, spent, today)
+        if estimate is not None:
+            balances.append(estimate)
     found = []
-    for balance in latest_balances(connection):
-        only = Filter(Dimension.PROVIDER, (balance.provider,))
-        series = queries.daily_series(connection, SpendQuery(period, (), (only,)))
-        by_day = series.get((), {})
+    for balance in balances:
+        by_day = _api_spend(connection, balance.provider, period)
         days = [
             by_day.get(period.start + timedelta(days=n), Decimal(0)) for n in range(period.days)
         ]
         found.append(runway(balance, days, today))
     return found
+
+
+def _api_spend(connection: Connection, provider: str, period: DateRange) -> dict[date, Decimal]:
+    only = Filter(Dimension.PROVIDER, (provider,))
+    query = SpendQuery(period, (), (only,), subscriptions=False)
+    return queries.daily_series(connection, query).get((), {})
 
 
 def days_label(period: DateRange) -> str:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bot import cli_commands as commands
+from bot.cli_ledger import add_ledger_commands
 from bot.errors import AispendError, ConfigError, InputError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_collect(sub)
     _add_credentials(sub)
     _add_keys(sub)
+    add_ledger_commands(sub)
     return parser
 
 

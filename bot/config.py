@@ -8,6 +8,7 @@ built once by the command line and passed down; nothing here runs at import time
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -178,6 +179,58 @@ class SlackConfig(BaseModel):
     timezone: str = "UTC"  # of #eng's digest; a team's own `timezone` wins for its channel
 
 
+class ImportConfig(BaseModel):
+    """A CSV export from a provider's dashboard (`aispend import csv SOURCE FILE`): which
+    column holds what. Values a file lacks can be given in `constants`; amounts in another
+    currency need a rate in `usd_rates` (USD per unit, your choice of rate)."""
+
+    model_config = _Strict
+    source: str = Field(min_length=1, max_length=48, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    provider: str
+    date: str = Field(min_length=1)  # the column with the day (or a timestamp in it)
+    date_format: str = ""  # strptime, e.g. "%m/%d/%Y"; default ISO 8601
+    cost: str = ""
+    currency: str = ""
+    model: str = ""
+    project: str = ""
+    api_key: str = ""
+    line_item: str = ""
+    tokens_in: str = ""
+    tokens_out: str = ""
+    requests: str = ""
+    constants: dict[str, str] = {}
+    usd_rates: dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = {}
+
+    @model_validator(mode="after")
+    def _usable(self) -> ImportConfig:
+        if resolve_provider(self.provider) is None:
+            raise ValueError(f"unknown provider {self.provider!r} (known: {', '.join(PROVIDERS)})")
+        if not (self.cost or self.tokens_in or self.tokens_out):
+            raise ValueError("an import needs a cost column or token columns to price")
+        allowed = {"model", "project", "api_key", "line_item", "currency"}
+        extra = set(self.constants) - allowed
+        if extra:
+            raise ValueError(f"constants may set {', '.join(sorted(allowed))}, not {extra}")
+        return self
+
+
+class SubscriptionConfig(BaseModel):
+    """A seat or plan to seed the subscription ledger with (`aispend subs seed`); once in the
+    ledger it is changed there, never from here."""
+
+    model_config = _Strict
+    vendor: str = Field(min_length=1)
+    plan: str = Field(min_length=1)
+    cost: Money  # USD a cycle, all seats
+    cycle: Literal["monthly", "annual"] = "monthly"
+    renews: date
+    started: date | None = None  # default: the start of the current cycle
+    seats: int = Field(default=1, ge=0)
+    owner: str = ""
+    team: str = ""
+    purpose: str = ""
+
+
 class TeamFile(BaseModel):
     """The whole aispend.toml."""
 
@@ -187,6 +240,8 @@ class TeamFile(BaseModel):
     attribution: tuple[AttributionConfig, ...] = ()
     budgets: tuple[BudgetConfig, ...] = ()
     prices: PricesConfig = PricesConfig()
+    imports: tuple[ImportConfig, ...] = ()
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> TeamFile:
@@ -194,12 +249,18 @@ class TeamFile(BaseModel):
         for rule in self.attribution:
             if rule.team and known and rule.team not in known:
                 raise ValueError(f"attribution rule names unknown team {rule.team!r}")
+        for sub in self.subscriptions:
+            if sub.team and known and sub.team not in known:
+                raise ValueError(f"subscription {sub.vendor} {sub.plan} names unknown team")
         named = [r.provider for r in self.attribution]
         named += [o.provider for o in self.prices.overrides]
         named += [d.provider for d in self.prices.discounts]
         for provider in named:
             if provider and resolve_provider(provider) is None:
                 raise ValueError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
+        sources = [i.source for i in self.imports]
+        if len(set(sources)) != len(sources):
+            raise ValueError("two [[imports]] have the same source")
         return self
 
 

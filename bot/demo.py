@@ -49,6 +49,7 @@ from bot.config import (
     TeamConfig,
     TeamFile,
 )
+from bot.demo_ledger import ledger_report, load_ledger
 from bot.domain import CostLine, DateRange, Dimension, Origin, SpendQuery
 from bot.errors import SlackError, StoreError, UsageError
 from bot.ingest.readers import Format
@@ -195,9 +196,11 @@ def run_demo(
         _load_events(demo)
         _restate(demo, collectors, providers)
         _load_estimates(demo)
+    _say(load_ledger(demo.engine, team_file, now, min(days, 28), seed))
     _replay_detection(demo, team_file, replay_days)
     _say(f"  loaded in {time.perf_counter() - started:.1f}s\n")
     _print_reports(demo.engine, spec)
+    _say(ledger_report(demo.engine, spec.end) + "\n")
     _print_judgment(demo, team_file, replay_days)
     if slack:
         _show_slack(demo, team_file, chart_path(url))

@@ -36,6 +36,9 @@ class Origin(StrEnum):
     BILLED = "billed"  # the provider's own cost report: the source of truth
     ESTIMATED = "estimated"  # the provider's token usage, priced by us until billed cost lands
     REPORTED = "reported"  # request-level events our apps pushed, priced by us
+    # seats and plans from the subscription ledger, spread over their cycles' days: never a
+    # competitor of the others, always added to them (no provider API reports these)
+    SUBSCRIPTION = "subscription"
 
 
 class EventStatus(StrEnum):
@@ -184,6 +187,9 @@ class SpendQuery:
     group_by: tuple[Dimension, ...] = ()
     filters: tuple[Filter, ...] = ()
     origin: Origin | None = None  # None: billed where it exists, else the best available
+    # with origin None: add the subscription ledger's seats and plans (False: API spend only,
+    # e.g. what prepaid credit pays for)
+    subscriptions: bool = True
 
 
 @dataclass(frozen=True, slots=True)

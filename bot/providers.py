@@ -54,6 +54,8 @@ PROVIDERS: dict[str, ProviderInfo] = {
         ProviderInfo("xai", "xAI", "x-ai", Bucket.DIRECT, ("x_ai", "x-ai", "grok")),
         ProviderInfo("cohere", "Cohere", "cohere", Bucket.DIRECT),
         ProviderInfo("perplexity", "Perplexity", "perplexity", Bucket.DIRECT),
+        # seats and usage billed by a tool: CSV imports and the subscription ledger
+        ProviderInfo("cursor", "Cursor", None, Bucket.SUBSCRIPTION),
     )
 }
 

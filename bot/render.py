@@ -21,10 +21,12 @@ from bot.store.incidents import IncidentView
 from bot.store.queries import Mover, UnpricedModel
 
 _ORIGIN_NOTE = {
-    None: "billed cost where providers have reported it, else estimates and app events",
+    None: "billed cost where providers have reported it, else estimates and app events; "
+    "plus subscriptions",
     Origin.BILLED: "billed cost",
     Origin.ESTIMATED: "estimated from provider token usage",
     Origin.REPORTED: "from request events your apps reported",
+    Origin.SUBSCRIPTION: "seats and plans from the subscription ledger",
 }
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from bot.analysis.subscriptions import Cycle, Subscription
 from bot.domain import CostLine, UsageEvent
 from bot.ingest.prepare import prepare_batch
 from bot.pricing import PriceBook
@@ -68,3 +69,19 @@ def write_lines(engine: Any, lines: list[CostLine], attribution: Attribution | N
             prices=PriceBook(),
             fetched_at=datetime(2026, 11, 20, tzinfo=UTC),
         )
+
+
+def subscription(**fields: Any) -> Subscription:
+    """Cursor Business, 10 seats at $400 a month, renewing on Dec 15."""
+    values: dict[str, Any] = {
+        "vendor": "Cursor",
+        "plan": "Business",
+        "cost": Decimal("400"),
+        "cycle": Cycle.MONTHLY,
+        "renews_on": date(2026, 12, 15),
+        "started_on": date(2026, 11, 15),
+        "reviewed_on": date(2026, 11, 15),
+        "seats": 10,
+    }
+    values.update(fields)
+    return Subscription(**values)

@@ -31,20 +31,20 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
 
     engine = make_engine(url)
     spec = ActivitySpec(end=NOW.date(), days=14, events_per_day=400, seed=3)
-    billed = sum(
-        (
-            line.cost
-            for line in generate_cost_lines(spec, revision=1)
-            if line.cost is not None and line.provider != "deepseek"  # DeepSeek has no cost API
-        ),
-        Decimal(0),
-    )
+    synthetic = [
+        line
+        for line in generate_cost_lines(spec, revision=1)
+        if line.cost is not None and line.provider != "deepseek"  # DeepSeek has no cost API
+    ]
+    billed = sum((line.cost for line in synthetic if line.cost is not None), Decimal(0))
+    apis = Filter(Dimension.PROVIDER, tuple({line.provider for line in synthetic} | {"azure"}))
     azure = azure_total(
         generate_azure_activity(spec, revision=1), utc_midnight(spec.start), utc_midnight(spec.end)
     )
     with engine.connect() as connection:
         stored = spend(
-            connection, SpendQuery(DateRange(spec.start, spec.end), origin=Origin.BILLED)
+            connection,
+            SpendQuery(DateRange(spec.start, spec.end), (), (apis,), origin=Origin.BILLED),
         )
         teams = spend(connection, SpendQuery(DateRange(spec.start, spec.end), (Dimension.TEAM,)))
     assert stored.total == billed + azure  # the restatement replaced, exactly
@@ -85,6 +85,12 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
     # Cost Explorer's "Claude Sonnet 4.5" named by id, as the apps' events and CloudWatch name it
     assert {r.keys[0] for r in bedrock.rows} == {"anthropic.claude-sonnet-4-5-20250929-v1:0"}
     assert "" not in {r.keys[1] for r in bedrock.rows}  # every dollar reached a team by its tag
+    # beside the APIs: the subscription ledger, a Mistral dashboard export, credit bought
+    assert "Subscriptions (aispend subs)" in out
+    assert "3 running, $630.00 a month" in out
+    assert "mistral (bought - spent)" in out
+    for provider in ("cursor", "github", "mistral"):
+        assert f"\n{provider} " in out  # a row of month by provider
 
 
 def test_demo_runs_twice_on_the_same_file(tmp_path, capsys):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from bot.domain import CreditSnapshot
@@ -33,3 +33,37 @@ def runway(balance: CreditSnapshot, daily_costs: Sequence[Decimal], today: date)
         return Runway(balance, rate, None, None)
     days = max(Decimal(0), balance.balance / rate).to_integral_value(ROUND_FLOOR)
     return Runway(balance, rate, days, today + timedelta(days=int(days)))
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """Prepaid credit bought on a day, recorded by hand; never spend."""
+
+    provider: str
+    bought_on: date
+    amount: Decimal
+    currency: str = "USD"
+    note: str = ""
+    id: int | None = None
+
+
+PURCHASED_SOURCE = "{provider} (bought - spent)"
+
+
+def purchased_balance(
+    provider: str,
+    purchases: Sequence[Purchase],
+    spent: Mapping[date, Decimal],
+    today: date,
+) -> CreditSnapshot | None:
+    """For a provider that reports no balance: what was bought, less its spend on every day
+    from the first purchase through today. None without USD purchases for it."""
+    bought = [p for p in purchases if p.provider == provider and p.currency == "USD"]
+    if not bought:
+        return None
+    first = min(p.bought_on for p in bought)
+    used = sum((c for d, c in spent.items() if first <= d <= today), Decimal(0))
+    total = sum((p.amount for p in bought), Decimal(0))
+    at = datetime.combine(today, time(0), UTC)
+    source = PURCHASED_SOURCE.format(provider=provider)
+    return CreditSnapshot(source, provider, at, total - used, "USD", total)

@@ -212,6 +212,12 @@ def _rows(lines: _Lines) -> Iterator[tuple[int, list[str], str | None]]:
             yield start, cells, problem
 
 
+def csv_rows(stream: BinaryIO) -> Iterator[tuple[int, list[str], str | None]]:
+    """(first line, cells, problem) per CSV row of a byte stream, with the same limits and
+    line numbers as event CSV: for other CSV layouts (dashboard exports)."""
+    return _rows(_Lines(stream))
+
+
 def _header_error(header: list[str]) -> str | None:
     named = {FIELD_NAMES.get(name) for name in header}
     missing = [f'"{name}"' for name in REQUIRED_FIELDS if name not in named]

@@ -55,6 +55,7 @@ PROVIDER_COLOURS: dict[str, str] = {
     "xai": "#2f4858",
     "cohere": "#a6d854",
     "perplexity": "#cab2d6",
+    "cursor": "#ff7f0e",
 }
 _PALETTE: tuple[str, ...] = tuple(PROVIDER_COLOURS.values())
 OTHER_COLOUR = "#a0a0a0"

@@ -37,10 +37,12 @@ from bot.store.queries import UnpricedModel
 
 # bot.render's words for where a figure came from
 ORIGIN_NOTE = {
-    None: "billed cost where providers have reported it, else estimates and app events",
+    None: "billed cost where providers have reported it, else estimates and app events; "
+    "plus subscriptions",
     Origin.BILLED: "billed cost",
     Origin.ESTIMATED: "estimated from provider token usage",
     Origin.REPORTED: "from request events your apps reported",
+    Origin.SUBSCRIPTION: "seats and plans from the subscription ledger",
 }
 
 SEVERITY_ICON = {

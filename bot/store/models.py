@@ -362,6 +362,44 @@ class OutboxItem(SQLModel, table=True):
     ts: str = Field(default="", max_length=32)  # the message's id in Slack
 
 
+class SubscriptionRow(SQLModel, table=True):
+    """A seat or plan in the subscription ledger (see analysis.subscriptions). `cost` is one
+    cycle for all seats; its spread over the cycle's days is kept in the rollups as origin
+    "subscription", rebuilt whenever the ledger changes and once a day."""
+
+    __tablename__ = "subscription"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vendor: str = Field(max_length=DIM)
+    plan: str = Field(max_length=DIM)
+    seats: int = 1
+    cost: Decimal = _money()
+    currency: str = Field(default="USD", max_length=3)
+    cycle: str = Field(max_length=16)  # monthly | annual
+    renews_on: date
+    started_on: date
+    ends_on: date | None = None
+    owner: str = Field(default="", max_length=DIM)
+    team: str = Field(default="", max_length=DIM)
+    purpose: str = Field(default="", max_length=1000)
+    reviewed_on: date
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CreditPurchase(SQLModel, table=True):
+    """Prepaid credit bought, recorded by hand (`aispend credits add`); never spend."""
+
+    __tablename__ = "credit_purchase"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=32)
+    bought_on: date
+    amount: Decimal = _money()
+    currency: str = Field(default="USD", max_length=3)
+    note: str = Field(default="", max_length=DIM)
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a SQLModel class (SQLModel does not declare `__table__`)."""
     table: Table = model.__table__  # type: ignore[attr-defined]

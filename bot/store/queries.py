@@ -2,8 +2,11 @@
 the narrowest rollup that holds every dimension the question names.
 
 Which dollars count: for each provider and day the best origin available, billed before
-estimated before reported, so no day is counted twice. A question about a dimension only
-request events carry (feature, customer, environment) is answered from reported events.
+estimated before reported, so no day is counted twice; plus the subscription ledger's seats
+and plans, which no provider API reports and which therefore never compete with the others
+(a subscription row always matches its day's best rank, so it is always added). A question
+about a dimension only request events carry (feature, customer, environment) is answered from
+reported events.
 """
 
 from __future__ import annotations
@@ -100,8 +103,13 @@ def _scoped(
     if origin is not None:
         return statement.where(r.c.origin == origin.value)
     best = _best_origin(query.period)
+    rank = _rank(r.c.origin)
+    if query.subscriptions:  # a subscription row always matches its day's best rank
+        rank = case((r.c.origin == Origin.SUBSCRIPTION.value, best.c.rank), else_=rank)
+    else:
+        statement = statement.where(r.c.origin != Origin.SUBSCRIPTION.value)
     return statement.join(best, and_(best.c.day == r.c.day, best.c.provider == r.c.provider)).where(
-        _rank(r.c.origin) == best.c.rank
+        rank == best.c.rank
     )
 
 
@@ -114,6 +122,8 @@ def _filters(r: Any, query: SpendQuery) -> list[Any]:
 
 
 def _rank(origin_column: Any) -> Any:
+    """Subscriptions rank last, so a provider's day with any other origin takes that one as
+    its best; a day with only subscriptions has theirs."""
     return case(_RANK, value=origin_column, else_=literal(9))
 
 

@@ -487,11 +487,6 @@ def test_budget_set_tells_an_admin_the_entry_to_add_and_stores_nothing(served):
     assert "budget set needs a scope and an amount" in _posts(served.slack, url)[0].body["text"]
 
 
-def test_a_verb_slack_does_not_answer_yet_says_so(served):
-    _, _, url = served.command("subs")
-    assert '"subs" is not in Slack yet' in _posts(served.slack, url)[0].body["text"]
-
-
 # -- construction ----------------------------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ def test_an_answer_with_a_table_a_note_and_a_button():
         "╭─ aispend APP ────────────────────────────────────────────────────────╮\n"
         "│ AI spend, week (2026-11-11..2026-11-17) · total $2,096.85            │\n"
         "│ billed cost where providers have reported it, else estimates and app │\n"
-        "│ events                                                               │\n"
+        "│ events; plus subscriptions                                           │\n"
         "│                                                                      │\n"
         "│   provider         cost  share                                       │\n"
         "│   openai      $1,204.50    57%                                       │\n"

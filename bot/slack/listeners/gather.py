@@ -24,10 +24,12 @@ from bot.slack.blocks import Message, clip, code_safe, context, escape, finish, 
 from bot.slack.commands import Command, Verb, parse_command, to_query
 from bot.slack.digest import Trend
 from bot.slack.home import HomeData
+from bot.slack.subs import subs_answer
 from bot.store import queries
 from bot.store.freshness import list_source_states
 from bot.store.incidents import open_incidents
 from bot.store.names import load_names
+from bot.store.subscriptions import list_subscriptions
 
 MAX_SHARE_VALUE = 2000  # characters of a button's value
 SHARED_TEXT = 200  # characters of the command quoted under a shared answer
@@ -122,9 +124,11 @@ def _answer(
         return answers.budget_answer(
             budget_statuses(connection, how.team_file, how.now), share_key=key
         )
+    if verb is Verb.SUBS:
+        return subs_answer(list_subscriptions(connection), asked.day, share_key=key)
     raise UsageError(
         f'"{verb.value}" is not in Slack yet; /aispend answers report, top, forecast, budget, '
-        "alerts, status and help"
+        "alerts, status, subs and help"
     )
 
 
