@@ -6,16 +6,14 @@ only be derived later from differences between snapshots.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
 from bot.collectors.http import ProviderClient
-from bot.collectors.payloads import validated
+from bot.collectors.payloads import decimal_field, validated
 from bot.domain import CostLine, CreditSnapshot
-from bot.errors import CollectorDataError
 
 PROVIDER = "deepseek"
 BASE_URL = "https://api.deepseek.com"
@@ -47,20 +45,10 @@ def _snapshot(info: _BalanceInfo, at: datetime) -> CreditSnapshot:
         source=BALANCE_SOURCE,
         provider=PROVIDER,
         at=at,
-        balance=_amount(info.total_balance),
+        balance=decimal_field(info.total_balance, provider=PROVIDER, where="total_balance"),
         currency=info.currency.upper(),
         purchased=None,
     )
-
-
-def _amount(value: str) -> Decimal:
-    try:
-        amount = Decimal(value)
-    except InvalidOperation as e:
-        raise CollectorDataError(PROVIDER, f"total_balance {value!r} is not a number") from e
-    if not amount.is_finite():
-        raise CollectorDataError(PROVIDER, f"total_balance {value!r} is not finite")
-    return amount
 
 
 def deepseek_client(
