@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     deepseek_base_url: str = "https://api.deepseek.com"
     aispend_secret_key: SecretStr | None = None  # a Fernet key for `aispend credentials`
 
+    # Google: the Cloud Billing export table (project.dataset.table) enables the collector;
+    # the project its queries run in (default: the table's), a service-account JSON file
+    # (default: Application Default Credentials, e.g. GOOGLE_APPLICATION_CREDENTIALS), the
+    # label key that names a team, and the BigQuery API root (point it at a stand-in to test)
+    google_billing_table: str | None = None
+    google_project: str | None = None
+    google_credentials_file: Path | None = None
+    google_team_label: str = "team"
+    google_bigquery_url: str | None = None
+
     # Slack: the bot token (xoxb-), the signing secret for HTTP mode, the app-level token
     # (xapp-) for Socket Mode, and the Web API base URL (point it at the stand-in to test)
     slack_bot_token: SecretStr | None = None

@@ -100,6 +100,9 @@ class CostLine:
     cost: Decimal | None = None
     currency: str = "USD"
     estimated: bool = False
+    # a provider-side label attribution rules may match (GCP "team=growth"); it is not a
+    # column, so a collector that sets it also puts it in line_item to keep keys distinct
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)

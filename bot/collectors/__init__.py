@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.base import Collector
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
+from bot.collectors.google import google_collector
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
 from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
@@ -46,7 +47,22 @@ class Registration:
         )
 
 
-COLLECTORS: dict[str, Registration] = {
+@dataclass(frozen=True)
+class SelfBuilt:
+    """A collector that builds its own client from settings (a cloud SDK, not our httpx
+    client); `key_setting` is the setting whose presence enables it."""
+
+    key_setting: str
+    make: Callable[[Settings, PageHook | None], Collector | None]
+
+    def build(
+        self, settings: Settings, http: httpx.Client, on_page: PageHook | None
+    ) -> Collector | None:
+        del http  # the SDK brings its own
+        return self.make(settings, on_page)
+
+
+COLLECTORS: dict[str, Registration | SelfBuilt] = {
     "openai": Registration("openai_admin_key", "openai_base_url", openai_client, OpenAICollector),
     "anthropic": Registration(
         "anthropic_admin_key", "anthropic_base_url", anthropic_client, AnthropicCollector
@@ -57,6 +73,7 @@ COLLECTORS: dict[str, Registration] = {
     "deepseek": Registration(
         "deepseek_api_key", "deepseek_base_url", deepseek_client, DeepSeekCollector
     ),
+    "google": SelfBuilt("google_billing_table", google_collector),
 }
 
 

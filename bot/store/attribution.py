@@ -48,7 +48,9 @@ class Attribution:
         return cls(by_key)
 
     def resolve(self, provider: str, project: str, api_key: str, label: str = "") -> Owner:
-        for kind, value in (("api_key", api_key), ("project", project), ("label", label)):
+        """A label is "key=value" (a GCP label); a rule may name it whole or by its value."""
+        labels = (("label", label), ("label", label.partition("=")[2]))
+        for kind, value in (("api_key", api_key), ("project", project), *labels):
             if not value:
                 continue
             for scope in (provider, ""):

@@ -76,8 +76,8 @@ def _priced(line: CostLine, prices: PriceBook) -> CostLine:
 
 
 def _row(line: CostLine, attribution: Attribution, fetched_at: datetime) -> dict[str, Any]:
-    owner = attribution.resolve(line.provider, line.project, line.api_key)
-    row = {f.name: getattr(line, f.name) for f in dataclasses.fields(line)}
+    owner = attribution.resolve(line.provider, line.project, line.api_key, line.label)
+    row = {f.name: getattr(line, f.name) for f in dataclasses.fields(line) if f.name != "label"}
     row.update(team=owner.team, feature=owner.feature, fetched_at=fetched_at)
     return row
 
