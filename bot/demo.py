@@ -68,7 +68,12 @@ from bot.slack.app import AppContext, create_app
 from bot.slack.commands import parse_command, resolve_period
 from bot.slack.notifier import Notifier
 from bot.slack.terminal import render_message, render_thread
-from bot.standins.providers import SIMULATED, SimulatedProviders, simulated_providers
+from bot.standins.providers import (
+    BILLED_BY_COLLECTORS,
+    SIMULATED,
+    SimulatedProviders,
+    simulated_providers,
+)
 from bot.standins.slack import BOT_TOKEN, Channel, SlackStandIn, running_slack
 from bot.standins.slack import Message as StandInMessage
 from bot.store import queries
@@ -87,6 +92,7 @@ from bot.synthetic import (
     write_jsonl,
 )
 from bot.synthetic.catalog import TEAMS
+from bot.synthetic.gcp_export import LABEL_KEY
 
 REPLAY_DAYS = 7  # the detector runs each morning of the last week, as it would have
 REPORTS = ("month by provider", "30d by model", "30d by team", "30d by feature")
@@ -109,7 +115,10 @@ def demo_team_file() -> TeamFile:
             TeamConfig(id=t.name, channel=t.channel, owners=(slack_user_id(t.owner),))
             for t in TEAMS
         ),
-        attribution=tuple(AttributionConfig(project=t.project, team=t.name) for t in TEAMS),
+        attribution=(
+            *(AttributionConfig(project=t.project, team=t.name) for t in TEAMS),
+            *(AttributionConfig(label=f"{LABEL_KEY}={t.name}", team=t.name) for t in TEAMS),
+        ),
         budgets=(
             BudgetConfig(monthly=Decimal(1600)),
             BudgetConfig(monthly=Decimal(450), dimension=Dimension.TEAM, value="research"),
@@ -213,14 +222,14 @@ def _fresh_store(url: str) -> Engine:
 
 
 def _direct(lines: list[CostLine], today: date) -> list[CostLine]:
-    """Billed lines no collector can fetch, stored as they are: the cloud providers (their
-    collectors are not built yet) and OpenRouter days older than its API's 30-day reach.
-    DeepSeek has no cost API at all: its spend is what the apps' request events report."""
+    """Billed lines no collector can fetch, stored as they are: Bedrock (its collector is not
+    built yet) and OpenRouter days older than its API's 30-day reach. DeepSeek has no cost
+    API at all: its spend is what the apps' request events report."""
     oldest_reachable = utc_midnight(today - timedelta(days=openrouter.ACTIVITY_DAYS))
     return [
         line
         for line in lines
-        if line.provider not in SIMULATED
+        if line.provider not in BILLED_BY_COLLECTORS
         or (line.provider == "openrouter" and line.bucket_start < oldest_reachable)
     ]
 
@@ -232,9 +241,9 @@ def _load_billed(demo: _Demo, collectors: list[Collector], providers: SimulatedP
     direct = demo.write(_direct(generate_cost_lines(spec), demo.now.date()))
     _say(
         f"  1/5 collected {collected:,} cost and usage lines from the OpenAI, Anthropic, "
-        f"OpenRouter and DeepSeek simulators in {providers.requests:,} HTTP requests; "
-        f"{direct:,} billed lines loaded directly (Bedrock, Google, and OpenRouter days "
-        "older than its API keeps)"
+        f"OpenRouter and DeepSeek simulators and Google's billing export in a BigQuery "
+        f"stand-in in {providers.requests:,} HTTP requests; {direct:,} billed lines loaded "
+        "directly (Bedrock, and OpenRouter days older than its API keeps)"
     )
 
 

@@ -28,7 +28,7 @@ from google.api_core.retry import Retry
 from google.auth import exceptions as auth_errors
 from google.auth.credentials import Credentials
 from google.cloud import bigquery
-from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
+from google.cloud.bigquery.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from bot.collectors.google_billing import (
@@ -161,14 +161,9 @@ class RetryBudget:
     deadline: float = 300.0
 
     def retry(self) -> Retry:
-        return DEFAULT_RETRY.with_delay(
-            initial=self.initial, maximum=self.maximum
-        ).with_deadline(self.deadline)
-
-    def job_retry(self) -> Retry:
-        return DEFAULT_JOB_RETRY.with_delay(
-            initial=self.initial, maximum=self.maximum
-        ).with_deadline(self.deadline)
+        return DEFAULT_RETRY.with_delay(initial=self.initial, maximum=self.maximum).with_deadline(
+            self.deadline
+        )
 
 
 class GoogleCollector:
@@ -214,7 +209,7 @@ class GoogleCollector:
             self.query,
             job_config=config,
             retry=retry,
-            job_retry=self.budget.job_retry(),
+            job_retry=None,  # no unbounded re-insert loop: a failed job waits for the next run
             timeout=TIMEOUT,
         )
         result = job.result(page_size=self.page_size, retry=retry, timeout=self.budget.deadline)
@@ -259,7 +254,7 @@ def google_credentials(path: Path | None) -> Credentials:
     file's content never appears in an error."""
     try:
         if path is not None:
-            account: Credentials = service_account.Credentials.from_service_account_file(
+            account: Credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
                 str(path), scopes=list(SCOPES)
             )
             return account
@@ -268,19 +263,19 @@ def google_credentials(path: Path | None) -> Credentials:
     except OSError as e:
         raise ConfigError(f"GOOGLE_CREDENTIALS_FILE {path}: cannot read it ({e.strerror})") from e
     except (ValueError, KeyError) as e:
-        raise ConfigError(
-            f"GOOGLE_CREDENTIALS_FILE {path}: not a service account key file"
-        ) from e
+        raise ConfigError(f"GOOGLE_CREDENTIALS_FILE {path}: not a service account key file") from e
     except auth_errors.DefaultCredentialsError as e:
         raise ConfigError(
             "no Google credentials: set GOOGLE_CREDENTIALS_FILE to a service account key file"
         ) from e
 
 
-def bigquery_client(settings: Settings, table: str) -> bigquery.Client:
-    project = settings.google_project or table.split(".", 1)[0]
-    options = ClientOptions(api_endpoint=settings.google_bigquery_url)
-    credentials = google_credentials(settings.google_credentials_file)
+def bigquery_client(
+    project: str, credentials: Credentials, api_url: str | None = None
+) -> bigquery.Client:
+    """A client whose queries run (and are billed) in `project`; `api_url` replaces the
+    public API root (a proxy, a stand-in)."""
+    options = ClientOptions(api_endpoint=api_url)
     return bigquery.Client(project=project, credentials=credentials, client_options=options)
 
 
@@ -292,8 +287,10 @@ def google_collector(
     if not table:
         return None
     billing_query(table)  # a bad table id stops here, before any credential is read
+    project = settings.google_project or table.split(".", 1)[0]
+    credentials = google_credentials(settings.google_credentials_file)
     return GoogleCollector(
-        bigquery_client(settings, table),
+        bigquery_client(project, credentials, settings.google_bigquery_url),
         table,
         label_key=settings.google_team_label,
         on_page=on_page,

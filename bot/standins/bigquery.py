@@ -40,7 +40,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from bot.standins.server import Request, Response, Route, StandIn
+from bot.standins.server import Fault, Request, Response, Route, StandIn
 
 API_ROOT = "/bigquery/v2/projects/"
 TOKEN_PATH = "/token"
@@ -99,10 +99,11 @@ def error_response(status: int, reason: str, message: str) -> Response:
     return Response(status, body)
 
 
-def rate_limited(status: int = 403) -> tuple[int, dict[str, Any]]:
-    """(status, body) of BigQuery's rateLimitExceeded, for Fault(status=..., body=...)."""
-    response = error_response(status, "rateLimitExceeded", "Exceeded rate limits: too many API requests")
-    return response.status, dict(response.body)  # type: ignore[call-overload]
+def fault(status: int, reason: str, message: str = "injected") -> Fault:
+    """A fault answering with BigQuery's error body: fault(403, "rateLimitExceeded"),
+    fault(429, "rateLimitExceeded"), fault(500, "backendError"), fault(503, "backendError")."""
+    response = error_response(status, reason, message)
+    return Fault(status=status, body=response.body)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,9 @@ class ServiceAccount:
         return self.info["client_email"]
 
 
-def make_service_account(token_uri: str, email: str = "aispend@acme-billing.iam.gserviceaccount.com") -> ServiceAccount:
+def make_service_account(
+    token_uri: str, email: str = "aispend@acme-billing.iam.gserviceaccount.com"
+) -> ServiceAccount:
     """A fresh RSA key in a service account key file whose token_uri is `token_uri`."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
@@ -178,7 +181,9 @@ class BigQuery:
             return Response(400, {"error": "unsupported_grant_type"})
         claims = self._verified(assertion)
         if claims is None:
-            return Response(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+            return Response(
+                400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+            )
         token = f"ya29.standin-{next(self._serial)}"
         with self._lock:
             self.tokens.add(token)
@@ -202,7 +207,9 @@ class BigQuery:
     def _api(self, request: Request) -> Response:
         auth = request.header("Authorization") or ""
         if not auth.startswith("Bearer ") or auth.removeprefix("Bearer ") not in self.tokens:
-            return error_response(401, "required", "Request is missing required authentication credential.")
+            return error_response(
+                401, "required", "Request is missing required authentication credential."
+            )
         parts = request.path.removeprefix(API_ROOT).split("/")
         try:
             if len(parts) == 2 and parts[1] == "jobs" and request.method == "POST":
@@ -212,7 +219,9 @@ class BigQuery:
             if len(parts) == 2 and parts[1] == "queries" and request.method == "POST":
                 return self._query(parts[0], _json(request))
             if len(parts) == 3 and parts[1] == "queries" and request.method == "GET":
-                return Response(200, _trimmed(self._results(self._job(parts[0], parts[2]), request), request))
+                return Response(
+                    200, _trimmed(self._results(self._job(parts[0], parts[2]), request), request)
+                )
         except ApiError as e:
             return e.response()
         return error_response(404, "notFound", f"Not found: {request.method} {request.path}")
@@ -227,7 +236,9 @@ class BigQuery:
         return Response(200, self._resource(job))
 
     def _query(self, project: str, body: dict[str, Any]) -> Response:
-        configuration = {"query": {k: v for k, v in body.items() if k not in ("maxResults", "timeoutMs")}}
+        configuration = {
+            "query": {k: v for k, v in body.items() if k not in ("maxResults", "timeoutMs")}
+        }
         job = self._run(project, f"job_{next(self._serial)}", configuration)
         limit = int(body.get("maxResults") or DEFAULT_PAGE)
         return Response(200, self._page(job, 0, limit))
@@ -255,7 +266,11 @@ class BigQuery:
 
     def _resource(self, job: _Job) -> dict[str, Any]:
         query = dict(job.configuration.get("query") or {})
-        query["destinationTable"] = {"projectId": job.project, "datasetId": "_standin", "tableId": f"anon_{job.job_id}"}
+        query["destinationTable"] = {
+            "projectId": job.project,
+            "datasetId": "_standin",
+            "tableId": f"anon_{job.job_id}",
+        }
         stamp = str(job.created_ms)
         return {
             "kind": "bigquery#job",
@@ -268,7 +283,12 @@ class BigQuery:
                 "startTime": stamp,
                 "endTime": stamp,
                 "totalBytesProcessed": "0",
-                "query": {"totalBytesProcessed": "0", "totalBytesBilled": "0", "cacheHit": False, "statementType": "SELECT"},
+                "query": {
+                    "totalBytesProcessed": "0",
+                    "totalBytesBilled": "0",
+                    "cacheHit": False,
+                    "statementType": "SELECT",
+                },
             },
         }
 
@@ -332,7 +352,9 @@ def evaluate(rows: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> li
             and row["service"]["description"] in params["services"]
         ):
             continue
-        label = next((x["value"] for x in row.get("labels") or () if x["key"] == params["label_key"]), None)
+        label = next(
+            (x["value"] for x in row.get("labels") or () if x["key"] == params["label_key"]), None
+        )
         key = (
             usage_start.date(),
             row["project"]["id"],
@@ -357,7 +379,9 @@ def encode_row(row: Mapping[str, Any]) -> dict[str, Any]:
     for column in _SCHEMA:
         value = row.get(column["name"])
         if column["mode"] == "REPEATED":
-            credits = [{"v": {"f": [{"v": _cell(c.get(f))} for f in _CREDIT_FIELDS]}} for c in value or ()]
+            credits = [
+                {"v": {"f": [{"v": _cell(c.get(f))} for f in _CREDIT_FIELDS]}} for c in value or ()
+            ]
             cells.append({"v": credits})
         else:
             cells.append({"v": _cell(value)})

@@ -1,5 +1,7 @@
 """The demo's providers: simulators on loopback for every provider with a collector, serving
-the synthetic company's activity, and the real collectors pointed at them."""
+the synthetic company's activity, and the real collectors pointed at them. Google's is a
+BigQuery stand-in serving the Cloud Billing export the synthetic Google lines make, queried by
+the real client library with a service account whose token the stand-in issues."""
 
 from __future__ import annotations
 
@@ -10,22 +12,27 @@ from datetime import date
 from decimal import Decimal
 
 import httpx
+from google.oauth2 import service_account
 
 from bot.collectors.anthropic import AnthropicCollector, anthropic_client
 from bot.collectors.base import Collector
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
+from bot.collectors.google import SCOPES, GoogleCollector, bigquery_client
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
 from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
 from bot.domain import CostLine
 from bot.standins.anthropic import anthropic_routes
+from bot.standins.bigquery import BigQuery, running_bigquery
 from bot.standins.deepseek import deepseek_routes
 from bot.standins.openai import openai_routes
 from bot.standins.openrouter import openrouter_routes
 from bot.standins.server import Route, StandIn, running
 from bot.synthetic import ActivitySpec, generate_cost_lines, generate_estimated_lines
+from bot.synthetic.gcp_export import TABLE, export_rows
 
 SIMULATED = ("openai", "anthropic", "openrouter", "deepseek")
+BILLED_BY_COLLECTORS = (*SIMULATED, "google")  # whose billed lines the demo collects
 DEMO_KEYS = {  # loopback only; none of these is anyone's key
     "openai": "sk-admin-demo",
     "anthropic": "sk-ant-admin-demo",
@@ -40,6 +47,7 @@ DEEPSEEK_BALANCE = Decimal("2.40")  # its DeepSeek balance left today, in USD: r
 class SimulatedProviders:
     spec: ActivitySpec
     servers: dict[str, StandIn]
+    bigquery: tuple[StandIn, BigQuery]
     clients: list[ProviderClient] = field(default_factory=list)
 
     def serve(self, revision: int) -> None:
@@ -48,6 +56,7 @@ class SimulatedProviders:
         hourly = generate_estimated_lines(self.spec)
         for provider, server in self.servers.items():
             server.routes = _routes(provider, _of(provider, billed), _of(provider, hourly))
+        self.bigquery[1].rows = export_rows(_of("google", billed))
 
     def collectors(self, http: httpx.Client, today: date) -> list[Collector]:
         """The real collectors, talking to the simulators; `today` is the demo's date."""
@@ -66,18 +75,29 @@ class SimulatedProviders:
             AnthropicCollector(anthropic),
             OpenRouterCollector(openrouter, today=lambda: today),
             DeepSeekCollector(deepseek),
+            self._google(),
         ]
+
+    def _google(self) -> GoogleCollector:
+        server, service = self.bigquery
+        account = service.new_account()
+        credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            account.info, scopes=list(SCOPES)
+        )
+        client = bigquery_client(TABLE.split(".", 1)[0], credentials, server.url)
+        return GoogleCollector(client, TABLE)
 
     @property
     def requests(self) -> int:
-        return sum(client.requests for client in self.clients)
+        return sum(client.requests for client in self.clients) + len(self.bigquery[0].requests)
 
 
 @contextmanager
 def simulated_providers(spec: ActivitySpec) -> Iterator[SimulatedProviders]:
     with ExitStack() as stack:
         servers = {p: stack.enter_context(running({})) for p in SIMULATED}
-        providers = SimulatedProviders(spec, servers)
+        bigquery = stack.enter_context(running_bigquery(TABLE, []))
+        providers = SimulatedProviders(spec, servers, bigquery)
         providers.serve(revision=0)
         yield providers
 

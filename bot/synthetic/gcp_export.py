@@ -102,7 +102,9 @@ def _row(
 ) -> dict[str, Any]:
     kind, name, share = _CREDITS[env]
     credit = (cost * share).quantize(_QUANTUM, ROUND_HALF_EVEN)
-    credits = [{"name": name, "amount": -float(credit), "full_name": name, "id": kind, "type": kind}]
+    credits = [
+        {"name": name, "amount": -float(credit), "full_name": name, "id": kind, "type": kind}
+    ]
     row = _base(day, _SERVICES[env], sku, PROJECTS[env], "regular")
     row |= {
         "labels": [{"key": LABEL_KEY, "value": team}, {"key": "env", "value": env}],
@@ -120,12 +122,17 @@ def _other_row(day: datetime, service_id: str, service: str, sku: str, kind: str
     return row
 
 
-def _base(day: datetime, service: dict[str, str], sku: str, project: str, cost_type: str) -> dict[str, Any]:
+def _base(
+    day: datetime, service: dict[str, str], sku: str, project: str, cost_type: str
+) -> dict[str, Any]:
     end = day + timedelta(days=1)
     return {
         "billing_account_id": BILLING_ACCOUNT,
         "service": service,
-        "sku": {"id": f"{service['id']}-{zlib.crc32(sku.encode()) % 10_000:04d}", "description": sku},
+        "sku": {
+            "id": f"{service['id']}-{zlib.crc32(sku.encode()) % 10_000:04d}",
+            "description": sku,
+        },
         "usage_start_time": _timestamp(day),
         "usage_end_time": _timestamp(end),
         "project": {"id": project, "name": project, "labels": []},
