@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_alerts(sub)
     _add_collect(sub)
     _add_credentials(sub)
+    _add_import(sub)
     return parser
 
 
@@ -268,6 +269,24 @@ def _add_alerts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     marks.add_argument("--not-anomaly", type=int, metavar="ID", help="the spike is not real")
     p.add_argument("--by", default="", help="who gives the feedback (default: $USER)")
     _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("import", help="store a provider's billing export file")
+    kinds = p.add_subparsers(dest="import_command", metavar="KIND", required=True)
+    google = _command(
+        kinds,
+        "google-billing",
+        commands.import_google_billing,
+        "a Google Cloud Billing export file (JSON lines or CSV): Vertex AI and Gemini API",
+        "Store the Vertex AI and Gemini API rows of a Cloud Billing export file, for teams "
+        "that give no BigQuery access: JSON lines as BigQuery exports a table, or CSV with "
+        "dotted column names (service.description, usage.amount, ...). Every bad line is "
+        "reported as FILE:LINE: reason and every good one stored; importing the file again "
+        "changes nothing. Exit status 1 when some lines were bad.",
+    )
+    google.add_argument("file", help="the export file")
+    _add_database_option(google, "default: DATABASE_URL or sqlite:///aispend.db")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
