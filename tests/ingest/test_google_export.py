@@ -89,7 +89,7 @@ def test_jsonl_export_is_stored_once_with_bad_lines_named(store, rows, tmp_path,
     n = len(rows)
     assert f"{path}:{n + 1}: not valid JSON" in err
     assert f"{path}:{n + 2}: cost 'lots' is not a number" in err
-    assert f"{path}:{n + 3}:" in err and "JPY" in err
+    assert f"{path}:{n + 3}: cost is in JPY with no usable currency_conversion_rate" in err
     first = _stored(store)
     assert first[0] == _net(rows)
     assert "research" in first[2]
