@@ -13,6 +13,7 @@ from bot.store.db import make_engine
 from bot.store.incidents import Change, open_incidents, record
 from bot.store.queries import spend
 from bot.synthetic import ActivitySpec, generate_cost_lines
+from bot.synthetic.gcp_export import export_rows
 
 NOW = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)
 
@@ -29,20 +30,31 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
 
     engine = make_engine(url)
     spec = ActivitySpec(end=NOW.date(), days=14, events_per_day=400, seed=3)
+    lines = generate_cost_lines(spec, revision=1)
     billed = sum(
         (
             line.cost
-            for line in generate_cost_lines(spec, revision=1)
+            for line in lines
             if line.cost is not None and line.provider != "deepseek"  # DeepSeek has no cost API
         ),
         Decimal(0),
     )
+    google_credits = sum(  # Google's export credits: stored as their own negative lines
+        (Decimal(repr(c["amount"])) for row in export_rows(lines) for c in row["credits"]),
+        Decimal(0),
+    )
+    period = DateRange(spec.start, spec.end)
     with engine.connect() as connection:
-        stored = spend(
-            connection, SpendQuery(DateRange(spec.start, spec.end), origin=Origin.BILLED)
-        )
-        teams = spend(connection, SpendQuery(DateRange(spec.start, spec.end), (Dimension.TEAM,)))
-    assert stored.total == billed  # the restatement replaced, exactly
+        stored = spend(connection, SpendQuery(period, origin=Origin.BILLED))
+        teams = spend(connection, SpendQuery(period, (Dimension.TEAM,)))
+        google = spend(connection, SpendQuery(period, (Dimension.PROVIDER, Dimension.MODEL)))
+    assert google_credits < 0
+    assert stored.total == billed + google_credits  # the restatement replaced, exactly
+    google_models = {row.keys[1]: row.cost for row in google.rows if row.keys[0] == "google"}
+    assert google_models["gemini-2.5-flash"] > 0
+    assert google_models["(credits)"] == google_credits
+    assert "Google's billing export in a BigQuery stand-in" in out
+    assert "(credits)" in out
     assert "deepseek.balance" in out
     assert "openrouter.credits" in out
     assert {r.keys[0] for r in teams.rows} >= {"growth", "platform", "support"}
