@@ -10,14 +10,19 @@ from pydantic import SecretStr
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.collectors import COLLECTORS
+from bot.collectors import COLLECTORS, Registration
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.store.models import Credential, table_of
 
 _TABLE = table_of(Credential)
 MAKE_KEY = "aispend credentials new-key"
-KEYED = {provider: entry.key_setting for provider, entry in COLLECTORS.items()}
+# providers whose one secret is a key; Google's credentials are a service-account file
+KEYED = {
+    provider: entry.key_setting
+    for provider, entry in COLLECTORS.items()
+    if isinstance(entry, Registration)
+}
 
 
 def cipher(settings: Settings) -> Fernet:
