@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import json
 import threading
@@ -121,8 +122,9 @@ class ServiceAccount:
 def make_service_account(
     token_uri: str, email: str = "aispend@acme-billing.iam.gserviceaccount.com"
 ) -> ServiceAccount:
-    """A fresh RSA key in a service account key file whose token_uri is `token_uri`."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """A service account key file whose token_uri is `token_uri`. The RSA key is made once
+    per process (it takes a while on a busy machine); accounts differ by email."""
+    key = _rsa_key()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -138,6 +140,11 @@ def make_service_account(
         "token_uri": token_uri,
     }
     return ServiceAccount(info, key.public_key())
+
+
+@functools.cache
+def _rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @dataclass

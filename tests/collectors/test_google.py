@@ -162,7 +162,7 @@ def test_a_retried_insert_that_had_landed_is_not_run_twice(bigquery, key_file, r
 
 def test_an_unknown_service_account_is_an_auth_error(bigquery, tmp_path):
     standin, _ = bigquery
-    stranger = make_service_account(standin.url + "/token")  # never registered
+    stranger = make_service_account(standin.url + "/token", email="stranger@elsewhere.iam.example")
     path = tmp_path / "stranger.json"
     path.write_text(json.dumps(stranger.info))
     with pytest.raises(CollectorAuthError) as caught:
