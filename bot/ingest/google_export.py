@@ -4,14 +4,14 @@ Two layouts, told apart by the first character: JSON lines as BigQuery exports a
 (nested: {"service": {"description": ...}, "labels": [{"key", "value"}], "credits": [...]}),
 or CSV with dotted column names (service.description, sku.description, usage.amount, ...) and
 labels and credits as JSON text. Only AI services' regular cost rows are kept, as the
-collector's query keeps them. Every bad line is reported as FILE:LINE: reason; pure apart from
-reading the text it is given.
+collector's query keeps them, so other services never take memory. Every bad line is reported
+as FILE:LINE: reason; pure apart from reading the lines it is given, one at a time.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -88,7 +88,7 @@ def export_row(record: Mapping[str, Any], label_key: str) -> BillingRow | None:
 
 
 def _jsonl(first: str, rest: Iterator[str]) -> Iterator[tuple[int, Mapping[str, Any] | str]]:
-    for number, line in enumerate([first, *rest], start=1):
+    for number, line in enumerate(itertools.chain([first], rest), start=1):
         if not line.strip():
             continue
         try:
@@ -100,7 +100,7 @@ def _jsonl(first: str, rest: Iterator[str]) -> Iterator[tuple[int, Mapping[str, 
 
 
 def _csv(first: str, rest: Iterator[str]) -> Iterator[tuple[int, Mapping[str, Any] | str]]:
-    reader = csv.DictReader(io.StringIO("".join([first, *rest])))
+    reader = csv.DictReader(itertools.chain([first], rest))
     for record in reader:
         yield reader.line_num, record
 

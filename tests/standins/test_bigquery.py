@@ -118,3 +118,19 @@ def test_a_job_id_used_twice_is_a_duplicate(served):
     assert again.status_code == 409
     assert again.json()["error"]["errors"][0]["reason"] == "duplicate"
     assert len(service.jobs) == 1
+
+
+def test_jobs_query_answers_the_first_page_with_a_token_for_the_rest(served):
+    standin, _ = served
+    body = _body()["configuration"]["query"] | {"maxResults": 2}
+    answer = httpx.post(
+        standin.url + "/bigquery/v2/projects/acme-billing/queries",
+        json=body,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert answer.status_code == 200
+    page = answer.json()
+    assert page["jobComplete"] is True
+    assert len(page["rows"]) == 2
+    assert int(page["totalRows"]) > 2
+    assert "pageToken" in page
