@@ -24,12 +24,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from bot.clock import utc_midnight
 from bot.collectors.google_skus import UsageKind, decode_sku
 from bot.domain import CostLine
-from bot.money import SCALE
+from bot.money import SCALE, parse_amount
 
 PROVIDER = "google"
 SOURCE = "google.billing"
@@ -98,15 +98,14 @@ def to_usd(amount: Decimal, currency: str, rate: Decimal | None) -> Decimal:
 
 def parse_decimal(value: object, what: str) -> Decimal:
     """A number from the export (a float, a numeric string or a Decimal), exactly."""
-    if isinstance(value, bool) or value is None:
-        raise BillingRowError(f"{what} is missing or not a number")
+    if value is None:
+        raise BillingRowError(f"{what} is missing")
+    if not isinstance(value, str | int | float | Decimal):
+        raise BillingRowError(f"{what} is not a number")
     try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
-    except InvalidOperation as e:
+        return parse_amount(value)
+    except ValueError as e:
         raise BillingRowError(f"{what} {str(value)[:40]!r} is not a number") from e
-    if not number.is_finite():
-        raise BillingRowError(f"{what} is not finite")
-    return number
 
 
 def token_factor(unit: str) -> int | None:
