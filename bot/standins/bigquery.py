@@ -7,7 +7,8 @@ google-cloud-bigquery's `client.query(...).result()` over a Cloud Billing export
 - POST /bigquery/v2/projects/{p}/jobs (jobs.insert): runs the query at once; a job id used
   twice answers 409 duplicate, as BigQuery does when a retried insert had already landed.
 - GET .../jobs/{id} (jobs.get) and GET .../queries/{id} (jobs.getQueryResults) with
-  maxResults, pageToken and startIndex; `fields` trims the answer as the API does.
+  maxResults, pageToken and startIndex; `fields` trims the answer as the API does. With
+  `running_polls`, a new job is RUNNING (jobComplete false) for that many status calls.
 - POST .../queries (jobs.query): the same evaluation, first page in the answer.
 
 It does not parse SQL. It checks that the query reads the configured table and evaluates the
@@ -154,6 +155,14 @@ class _Job:
     configuration: dict[str, Any]
     rows: list[dict[str, Any]]
     created_ms: int
+    polls_left: int = 0  # jobs.get and getQueryResults calls that still see it running
+
+    def poll(self) -> bool:
+        """Whether the job is done, as one status call sees it."""
+        if self.polls_left > 0:
+            self.polls_left -= 1
+            return False
+        return True
 
 
 @dataclass
@@ -164,7 +173,8 @@ class BigQuery:
     rows: list[dict[str, Any]]
     accounts: dict[str, ServiceAccount] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
-    url: str = ""  # the stand-in's root, the audience of a token request
+    url: str = ""  # the stand-in's root, where token_uri points
+    running_polls: int = 0  # status calls each new job answers RUNNING to before DONE
     jobs: dict[tuple[str, str], _Job] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _serial: Iterator[int] = field(default_factory=itertools.count)
@@ -222,7 +232,8 @@ class BigQuery:
             if len(parts) == 2 and parts[1] == "jobs" and request.method == "POST":
                 return self._insert(parts[0], _json(request))
             if len(parts) == 3 and parts[1] == "jobs" and request.method == "GET":
-                return Response(200, self._resource(self._job(parts[0], parts[2])))
+                job = self._job(parts[0], parts[2])
+                return Response(200, self._resource(job, done=job.poll()))
             if len(parts) == 2 and parts[1] == "queries" and request.method == "POST":
                 return self._query(parts[0], _json(request))
             if len(parts) == 3 and parts[1] == "queries" and request.method == "GET":
@@ -240,13 +251,15 @@ class BigQuery:
             if (project, job_id) in self.jobs:
                 raise ApiError(409, "duplicate", f"Already Exists: Job {project}:US.{job_id}")
         job = self._run(project, job_id, body.get("configuration") or {})
-        return Response(200, self._resource(job))
+        return Response(200, self._resource(job, done=not job.polls_left))
 
     def _query(self, project: str, body: dict[str, Any]) -> Response:
         configuration = {
             "query": {k: v for k, v in body.items() if k not in ("maxResults", "timeoutMs")}
         }
         job = self._run(project, f"job_{next(self._serial)}", configuration)
+        if not job.poll():
+            return Response(200, self._unfinished(job))
         limit = int(body.get("maxResults") or DEFAULT_PAGE)
         return Response(200, self._page(job, 0, limit))
 
@@ -259,7 +272,8 @@ class BigQuery:
             raise ApiError(404, "notFound", "Not found: Table in the query")
         params = _parameters(query.get("queryParameters") or [])
         rows = evaluate(self.rows, params)
-        job = _Job(project, job_id, configuration, rows, int(time.time() * 1000))
+        created = int(time.time() * 1000)
+        job = _Job(project, job_id, configuration, rows, created, self.running_polls)
         with self._lock:
             self.jobs[(project, job_id)] = job
         return job
@@ -271,7 +285,7 @@ class BigQuery:
             raise ApiError(404, "notFound", f"Not found: Job {project}:{job_id}")
         return job
 
-    def _resource(self, job: _Job) -> dict[str, Any]:
+    def _resource(self, job: _Job, *, done: bool) -> dict[str, Any]:
         query = dict(job.configuration.get("query") or {})
         query["destinationTable"] = {
             "projectId": job.project,
@@ -284,7 +298,7 @@ class BigQuery:
             "id": f"{job.project}:US.{job.job_id}",
             "jobReference": self._reference(job),
             "configuration": {**job.configuration, "query": query, "jobType": "QUERY"},
-            "status": {"state": "DONE"},
+            "status": {"state": "DONE" if done else "RUNNING"},
             "statistics": {
                 "creationTime": stamp,
                 "startTime": stamp,
@@ -300,12 +314,22 @@ class BigQuery:
         }
 
     def _results(self, job: _Job, request: Request) -> dict[str, Any]:
+        if not job.poll():
+            return self._unfinished(job)
         limit = int(request.param("maxResults") or DEFAULT_PAGE)
         token = request.param("pageToken")
         offset = int(request.param("startIndex") or 0)
         if token is not None:
             offset = self._offset(job, token)
         return self._page(job, offset, limit)
+
+    def _unfinished(self, job: _Job) -> dict[str, Any]:
+        reference = self._reference(job)
+        return {
+            "kind": "bigquery#getQueryResultsResponse",
+            "jobReference": reference,
+            "jobComplete": False,
+        }
 
     def _page(self, job: _Job, offset: int, limit: int) -> dict[str, Any]:
         answer: dict[str, Any] = {

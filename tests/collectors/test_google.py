@@ -147,6 +147,16 @@ def test_throttling_and_server_errors_are_retried(bigquery, key_file, rows, faul
     assert _split(lines) == _expected(rows, END - timedelta(days=3), END)
 
 
+def test_a_job_still_running_is_polled_until_done(bigquery, key_file, rows):
+    standin, service = bigquery
+    service.running_polls = 3
+    start = END - timedelta(days=2)
+    lines = _collector(standin, key_file).collect(_midnight(start), _midnight(END))
+    assert _split(lines) == _expected(rows, start, END)
+    polls = [r for r in standin.requests if r.method == "GET" and "/jobs/" in r.path]
+    assert polls  # jobs.get asked for the job's state while it ran
+
+
 def test_a_retried_insert_that_had_landed_is_not_run_twice(bigquery, key_file, rows):
     standin, service = bigquery
     collector = _collector(standin, key_file)
