@@ -252,22 +252,23 @@ def _api_error(error: api_errors.GoogleAPICallError) -> CollectorError:
 def google_credentials(path: Path | None) -> Credentials:
     """A service account from its JSON key file, else Application Default Credentials. The
     file's content never appears in an error."""
-    try:
-        if path is not None:
-            account: Credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-                str(path), scopes=list(SCOPES)
-            )
-            return account
-        found, _project = google.auth.default(scopes=list(SCOPES))
+    if path is None:
+        try:
+            found, _project = google.auth.default(scopes=list(SCOPES))
+        except auth_errors.DefaultCredentialsError as e:
+            raise ConfigError(
+                "no Google credentials: set GOOGLE_CREDENTIALS_FILE to a service account key file"
+            ) from e
         return found
+    try:
+        account: Credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+            str(path), scopes=list(SCOPES)
+        )
     except OSError as e:
         raise ConfigError(f"GOOGLE_CREDENTIALS_FILE {path}: cannot read it ({e.strerror})") from e
-    except (ValueError, KeyError) as e:
+    except (ValueError, KeyError) as e:  # not JSON, not a service account, a bad key
         raise ConfigError(f"GOOGLE_CREDENTIALS_FILE {path}: not a service account key file") from e
-    except auth_errors.DefaultCredentialsError as e:
-        raise ConfigError(
-            "no Google credentials: set GOOGLE_CREDENTIALS_FILE to a service account key file"
-        ) from e
+    return account
 
 
 def bigquery_client(

@@ -193,6 +193,8 @@ def test_a_bad_table_id_or_key_file_is_a_config_error(bigquery, tmp_path):
     with pytest.raises(ConfigError, match="not a service account key file") as caught:
         google_collector(_settings(standin, path))
     assert "secret" not in str(caught.value)
+    with pytest.raises(ConfigError, match="cannot read it"):
+        google_collector(_settings(standin, tmp_path / "missing.json"))
 
 
 def test_the_registry_builds_google_only_when_its_table_is_set(bigquery, key_file):
