@@ -1,4 +1,5 @@
-"""python -m bench ingest|query|price|slack [--events N] | collect [--days N] | detect [--series N]
+"""python -m bench ingest|query|price|slack [--events N] | collect|google [--days N]
+| detect [--series N]
 
 `slack` takes --concurrent and --rounds too."""
 
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import collect, detect, ingest, pricing, query, slack
+from bench import collect, detect, google, ingest, pricing, query, slack
 
 
 def main() -> None:
@@ -17,6 +18,7 @@ def main() -> None:
         ("query", query, 10_000_000),
         ("price", pricing, 1_000_000),
         ("collect", collect, None),
+        ("google", google, None),
         ("detect", detect, None),
         ("slack", slack, 10_000_000),
     ):
