@@ -134,11 +134,10 @@ def _moment(value: Any) -> datetime:
     text = str(value or "").strip()
     if not text:
         raise BillingRowError("usage_start_time is missing")
+    if text.endswith(" UTC"):  # BigQuery's spelling: "2026-11-03 00:00:00[.123] UTC"
+        text = text.removesuffix(" UTC") + "+00:00"
     try:
-        if text.endswith(" UTC"):
-            moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as e:
         raise BillingRowError(f"usage_start_time {text[:40]!r} is not a timestamp") from e
     if moment.tzinfo is None:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.collectors.google_billing import AI_SERVICES
+from bot.ingest.google_export import read_export
 from bot.store.db import make_engine
 from bot.store.models import CostLine, table_of
 from bot.synthetic import ActivitySpec, generate_cost_lines
@@ -111,3 +112,42 @@ def test_csv_export_with_dotted_columns_matches_the_jsonl(store, rows, tmp_path,
         in capsys.readouterr().err
     )
     assert _stored(store)[0] == _net(rows)
+
+
+def _line(start: str, **more: Any) -> str:
+    row = {
+        "service": {"description": "Vertex AI"},
+        "sku": {"description": "Gemini 2.5 Pro Input Text Tokens"},
+        "usage_start_time": start,
+        "project": {"id": "p"},
+        "cost": 1.5,
+        "currency": "USD",
+        "usage": {"amount": 1000.0, "unit": "count"},
+        "cost_type": "regular",
+    }
+    return json.dumps(row | more) + "\n"
+
+
+@pytest.mark.parametrize(
+    "start",
+    ["2026-11-03 05:00:00 UTC", "2026-11-03 05:00:00.125 UTC", "2026-11-03T05:00:00Z"],
+)
+def test_timestamps_in_every_spelling_bigquery_writes(start):
+    export = read_export([_line(start)], "f.jsonl")
+    assert export.bad == []
+    assert [r.day for r in export.rows] == [date(2026, 11, 3)]
+
+
+def test_a_naive_timestamp_and_bad_labels_are_bad_lines_and_others_are_skipped():
+    lines = [
+        _line("2026-11-03 05:00:00"),
+        _line("2026-11-03 05:00:00 UTC", labels="oops"),
+        _line("2026-11-03 05:00:00 UTC", service={"description": "Cloud Run"}),
+        _line("2026-11-03 05:00:00 UTC", cost_type="tax"),
+    ]
+    export = read_export(lines, "f.jsonl")
+    assert export.bad == [
+        "f.jsonl:1: usage_start_time has no time zone",
+        "f.jsonl:2: labels is not JSON",
+    ]
+    assert (export.rows, export.skipped) == ([], 2)
