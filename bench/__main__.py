@@ -1,5 +1,5 @@
-"""python -m bench ingest|query|price|slack [--events N] | collect|bedrock [--days N] |
-detect [--series N]
+"""python -m bench ingest|query|price|slack [--events N] | collect|bedrock|google [--days N]
+| detect [--series N]
 
 `slack` takes --concurrent and --rounds too."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import bedrock, collect, detect, ingest, pricing, query, slack
+from bench import bedrock, collect, detect, google, ingest, pricing, query, slack
 
 
 def main() -> None:
@@ -19,6 +19,7 @@ def main() -> None:
         ("price", pricing, 1_000_000),
         ("collect", collect, None),
         ("bedrock", bedrock, None),
+        ("google", google, None),
         ("detect", detect, None),
         ("slack", slack, 10_000_000),
     ):

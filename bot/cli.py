@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bot import cli_commands as commands
-from bot.cli_ledger import add_ledger_commands
+from bot.cli_ledger import add_csv_import, add_ledger_commands
 from bot.errors import AispendError, ConfigError, InputError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_credentials(sub)
     _add_keys(sub)
     add_ledger_commands(sub)
+    _add_import(sub)
     return parser
 
 
@@ -291,6 +292,29 @@ def _add_alerts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     marks.add_argument("--not-anomaly", type=int, metavar="ID", help="the spike is not real")
     p.add_argument("--by", default="", help="who gives the feedback (default: $USER)")
     _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "import",
+        help="store spend from a file: a dashboard's CSV export or a Google billing export",
+        description="Import spend that only an exported file shows.",
+    )
+    kinds = p.add_subparsers(dest="import_command", metavar="KIND", required=True)
+    add_csv_import(kinds)
+    google = _command(
+        kinds,
+        "google-billing",
+        commands.import_google_billing,
+        "a Google Cloud Billing export file (JSON lines or CSV): Vertex AI and Gemini API",
+        "Store the Vertex AI and Gemini API rows of a Cloud Billing export file, for teams "
+        "that give no BigQuery access: JSON lines as BigQuery exports a table, or CSV with "
+        "dotted column names (service.description, usage.amount, ...). Every bad line is "
+        "reported as FILE:LINE: reason and every good one stored; importing the file again "
+        "changes nothing. Exit status 1 when some lines were bad.",
+    )
+    google.add_argument("file", help="the export file")
+    _add_database_option(google, "default: DATABASE_URL or sqlite:///aispend.db")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

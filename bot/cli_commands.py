@@ -20,6 +20,7 @@ from bot.answers import answer_text, days_label, runways
 from bot.clock import SystemClock
 from bot.collectors import COLLECTORS, anthropic, build_collectors
 from bot.collectors.base import Window, trailing_window
+from bot.collectors.google_billing import BillingRowError, cost_lines
 from bot.collectors.http import make_http_client
 from bot.config import Settings, TeamFile, load_settings, load_team_file
 from bot.credentials import (
@@ -31,6 +32,7 @@ from bot.credentials import (
     with_stored_keys,
 )
 from bot.errors import UsageError
+from bot.ingest.google_export import read_export
 from bot.ingest.readers import Format
 from bot.ingest.writer import IngestReport, Sinks, ingest_stream, open_for_ingest
 from bot.jobs.checks import gather_conditions
@@ -45,6 +47,7 @@ from bot.slack.commands import HELP_TEXT, Verb, parse_command, resolve_period
 from bot.store import queries
 from bot.store.attribution import Attribution, sync_rules
 from bot.store.coding_tools import developer_totals
+from bot.store.cost_lines import store_cost_lines
 from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
 from bot.store.freshness import list_source_states
 from bot.store.incidents import give_feedback, open_incidents
@@ -468,3 +471,36 @@ def _switch_key(args: argparse.Namespace, *, active: bool) -> int:
     switch = switcher.switch(provider, args.api_key, active=active, by=getpass.getuser())
     print(f"{'resumed' if switch.active else 'paused'} {switch.api_key} at {switch.provider}")
     return 0
+
+
+def import_google_billing(args: argparse.Namespace) -> int:
+    """Store a Cloud Billing export file's AI rows in one transaction, upserted by key."""
+    settings = _settings()
+    team_file = load_team_file(settings.aispend_config)
+    engine = _engine(args, settings)
+    require_current(engine)
+    try:
+        with open(args.file, encoding="utf-8", newline="") as text:
+            export = read_export(text, args.file, settings.google_team_label)
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read {args.file}: {e}") from e
+    try:
+        lines = cost_lines(export.rows)
+    except BillingRowError as e:
+        raise UsageError(f"{args.file}: {e}") from e
+    with engine.begin() as connection:
+        sync_rules(connection, team_file.attribution)
+        stored = store_cost_lines(
+            connection,
+            lines,
+            attribution=Attribution.from_rules(team_file.attribution),
+            prices=_price_book(team_file),
+            fetched_at=SystemClock().now(),
+        )
+    for bad in export.bad[:SHOWN_BAD_LINES]:
+        print(bad, file=sys.stderr)
+    print(
+        f"{args.file}: {len(export.rows):,} AI rows as {stored:,} cost lines "
+        f"({len(export.bad):,} bad, {export.skipped:,} other services or taxes skipped)"
+    )
+    return 1 if export.bad else 0

@@ -47,7 +47,6 @@ _DB_HELP = "store to use (default: DATABASE_URL or sqlite:///aispend.db)"
 
 def add_ledger_commands(sub: Sub) -> None:
     _add_subs(sub)
-    _add_import(sub)
     _add_credits(sub)
 
 
@@ -298,13 +297,8 @@ def _describe(s: Subscription) -> str:
 PREVIEW_LINES = 10
 
 
-def _add_import(sub: Sub) -> None:
-    p = sub.add_parser(
-        "import",
-        help="import a provider's dashboard CSV export through a mapping in aispend.toml",
-        description="Import spend that only a dashboard export shows.",
-    )
-    kinds = p.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+def add_csv_import(kinds: Sub) -> None:
+    """`aispend import csv`, one kind of the `import` command."""
     csv_p = kinds.add_parser(
         "csv",
         help="a CSV export, read with the [[imports]] mapping named SOURCE",

@@ -72,6 +72,16 @@ class Settings(BaseSettings):
     bedrock_models_region: str = "us-east-1"  # ListFoundationModels names models by id ("": off)
     bedrock_models_url: str = ""
 
+    # Google: the Cloud Billing export table (project.dataset.table) enables the collector;
+    # the project its queries run in (default: the table's), a service-account JSON file
+    # (default: Application Default Credentials, e.g. GOOGLE_APPLICATION_CREDENTIALS), the
+    # label key that names a team, and the BigQuery API root (point it at a stand-in to test)
+    google_billing_table: str | None = None
+    google_project: str | None = None
+    google_credentials_file: Path | None = None
+    google_team_label: str = "team"
+    google_bigquery_url: str | None = None
+
     # Slack: the bot token (xoxb-), the signing secret for HTTP mode, the app-level token
     # (xapp-) for Socket Mode, and the Web API base URL (point it at the stand-in to test)
     slack_bot_token: SecretStr | None = None

@@ -17,7 +17,8 @@ from bot.store.models import Credential, table_of
 
 _TABLE = table_of(Credential)
 MAKE_KEY = "aispend credentials new-key"
-KEYED = {provider: entry.key_setting for provider, entry in COLLECTORS.items()}
+# providers whose one secret is a key; Google's credentials are a service-account file
+KEYED = {provider: entry.key_setting for provider, entry in COLLECTORS.items() if entry.secret}
 
 
 def cipher(settings: Settings) -> Fernet:

@@ -70,6 +70,7 @@ from bot.slack.commands import parse_command, resolve_period
 from bot.slack.notifier import Notifier
 from bot.slack.terminal import render_message, render_thread
 from bot.standins.providers import (
+    BILLED_BY_COLLECTORS,
     SIMULATED,
     SimulatedProviders,
     bedrock_tag,
@@ -93,6 +94,7 @@ from bot.synthetic import (
     write_jsonl,
 )
 from bot.synthetic.catalog import TEAMS
+from bot.synthetic.gcp_export import LABEL_KEY
 
 AZURE_RULES = (  # Azure resources name their team in a tag, or by their resource group
     AttributionConfig(provider="azure", label="team=support", team="support"),
@@ -124,6 +126,7 @@ def demo_team_file() -> TeamFile:
             *(AttributionConfig(project=t.project, team=t.name) for t in TEAMS),
             *AZURE_RULES,
             *(_bedrock_rule(t.project, t.name) for t in TEAMS),
+            *(AttributionConfig(label=f"{LABEL_KEY}={t.name}", team=t.name) for t in TEAMS),
         ),
         budgets=(
             BudgetConfig(monthly=Decimal(1600)),
@@ -230,14 +233,14 @@ def _fresh_store(url: str) -> Engine:
 
 
 def _direct(lines: list[CostLine], today: date) -> list[CostLine]:
-    """Billed lines no collector can fetch, stored as they are: the cloud providers whose
-    collectors are not built yet and OpenRouter days older than its API's 30-day reach.
-    DeepSeek has no cost API at all: its spend is what the apps' request events report."""
+    """Billed lines no collector can fetch, stored as they are: OpenRouter days older than its
+    API's 30-day reach. DeepSeek has no cost API at all: its spend is what the apps' request
+    events report."""
     oldest_reachable = utc_midnight(today - timedelta(days=openrouter.ACTIVITY_DAYS))
     return [
         line
         for line in lines
-        if line.provider not in SIMULATED
+        if line.provider not in BILLED_BY_COLLECTORS
         or (line.provider == "openrouter" and line.bucket_start < oldest_reachable)
     ]
 
@@ -249,10 +252,10 @@ def _load_billed(demo: _Demo, collectors: list[Collector], providers: SimulatedP
     direct = demo.write(_direct(generate_cost_lines(spec), demo.now.date()))
     _say(
         f"  1/5 collected {collected:,} cost and usage lines from the OpenAI, Anthropic, "
-        f"OpenRouter, DeepSeek and AWS Cost Explorer (Bedrock) simulators and Azure Cost "
-        f"Management (token from a stand-in Entra ID over TLS) in {providers.requests:,} HTTP "
-        f"requests; {direct:,} billed lines loaded directly (Google, and OpenRouter days "
-        "older than its API keeps)"
+        f"OpenRouter, DeepSeek and AWS Cost Explorer (Bedrock) simulators, Azure Cost "
+        f"Management (token from a stand-in Entra ID over TLS) and Google's billing export in "
+        f"a BigQuery stand-in, in {providers.requests:,} HTTP requests; {direct:,} billed "
+        "lines loaded directly (OpenRouter days older than its API keeps)"
     )
 
 

@@ -103,9 +103,9 @@ class CostLine:
     cost: Decimal | None = None
     currency: str = "USD"
     estimated: bool = False
-    # a provider-side tag as "key=value" (an Azure resource's team tag) that attribution
-    # rules with `label` match; not stored, and not part of the natural key: it must be a
-    # property of the project and api_key the line already carries
+    # a provider-side label attribution rules may match, as "key=value" (a GCP label or an
+    # Azure resource's tag, "team=growth"); not a column and not part of the natural key, so
+    # a collector that sets it keeps keys distinct through project or line_item
     label: str = ""
 
 

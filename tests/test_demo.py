@@ -15,6 +15,7 @@ from bot.store.incidents import Change, open_incidents, record
 from bot.store.queries import spend
 from bot.synthetic import ActivitySpec, generate_cost_lines
 from bot.synthetic.azure import azure_total, generate_azure_activity
+from bot.synthetic.gcp_export import export_rows
 
 NOW = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)
 
@@ -31,50 +32,57 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
 
     engine = make_engine(url)
     spec = ActivitySpec(end=NOW.date(), days=14, events_per_day=400, seed=3)
+    lines = generate_cost_lines(spec, revision=1)
     synthetic = [
         line
-        for line in generate_cost_lines(spec, revision=1)
+        for line in lines
         if line.cost is not None and line.provider != "deepseek"  # DeepSeek has no cost API
     ]
     billed = sum((line.cost for line in synthetic if line.cost is not None), Decimal(0))
-    apis = Filter(Dimension.PROVIDER, tuple({line.provider for line in synthetic} | {"azure"}))
+    google_credits = sum(  # Google's export credits: stored as their own negative lines
+        (Decimal(repr(c["amount"])) for row in export_rows(lines) for c in row["credits"]),
+        Decimal(0),
+    )
     azure = azure_total(
         generate_azure_activity(spec, revision=1), utc_midnight(spec.start), utc_midnight(spec.end)
     )
+    apis = Filter(Dimension.PROVIDER, tuple({line.provider for line in synthetic} | {"azure"}))
+    period = DateRange(spec.start, spec.end)
     with engine.connect() as connection:
-        stored = spend(
-            connection,
-            SpendQuery(DateRange(spec.start, spec.end), (), (apis,), origin=Origin.BILLED),
-        )
-        teams = spend(connection, SpendQuery(DateRange(spec.start, spec.end), (Dimension.TEAM,)))
-    assert stored.total == billed + azure  # the restatement replaced, exactly
+        stored = spend(connection, SpendQuery(period, (), (apis,), origin=Origin.BILLED))
+        teams = spend(connection, SpendQuery(period, (Dimension.TEAM,)))
+        google = spend(connection, SpendQuery(period, (Dimension.PROVIDER, Dimension.MODEL)))
+    assert google_credits < 0
+    # every provider's bill collected through its stand-in; the restatement replaced, exactly
+    assert stored.total == billed + google_credits + azure
+    google_models = {row.keys[1]: row.cost for row in google.rows if row.keys[0] == "google"}
+    assert google_models["gemini-2.5-flash"] > 0
+    assert google_models["(credits)"] == google_credits
+    assert "Google's billing export in a BigQuery stand-in" in out
+    assert "(credits)" in out
     assert "deepseek.balance" in out
     assert "openrouter.credits" in out
     assert {r.keys[0] for r in teams.rows} >= {"growth", "platform", "support"}
+
     assert "Azure Cost Management (token from a stand-in Entra ID over TLS)" in out
     providers = out[out.index("provider ") : out.index("Total")]
     assert "azure" in providers
     with engine.connect() as connection:
         on_azure = (Filter(Dimension.PROVIDER, ("azure",)),)
-        period = DateRange(spec.start, spec.end)
         azure_teams = spend(connection, SpendQuery(period, (Dimension.TEAM,), on_azure))
         azure_models = spend(connection, SpendQuery(period, (Dimension.MODEL,), on_azure))
     assert azure_teams.total == azure  # every day pulled through the Cost Management stand-in
     assert {r.keys[0] for r in azure_teams.rows} == {"support", "growth", "platform"}
     assert {r.keys[0] for r in azure_models.rows} >= {"gpt-4o", "gpt-4o-mini", "gpt-4.1"}
+
     bedrock_billed = sum(
-        (
-            x.cost or Decimal(0)
-            for x in generate_cost_lines(spec, revision=1)
-            if x.provider == "bedrock"
-        ),
-        Decimal(0),
+        (x.cost or Decimal(0) for x in lines if x.provider == "bedrock"), Decimal(0)
     )
     with engine.connect() as connection:
         bedrock = spend(
             connection,
             SpendQuery(
-                DateRange(spec.start, spec.end),
+                period,
                 (Dimension.MODEL, Dimension.TEAM),
                 (Filter(Dimension.PROVIDER, ("bedrock",)),),
                 origin=Origin.BILLED,
@@ -85,6 +93,7 @@ def test_demo_loads_and_reports_spend_by_provider_model_team_and_feature(tmp_pat
     # Cost Explorer's "Claude Sonnet 4.5" named by id, as the apps' events and CloudWatch name it
     assert {r.keys[0] for r in bedrock.rows} == {"anthropic.claude-sonnet-4-5-20250929-v1:0"}
     assert "" not in {r.keys[1] for r in bedrock.rows}  # every dollar reached a team by its tag
+
     # beside the APIs: the subscription ledger, a Mistral dashboard export, credit bought
     assert "Subscriptions (aispend subs)" in out
     assert "3 running, $630.00 a month" in out

@@ -20,6 +20,7 @@ from bot.collectors.azure import AzureRegistration
 from bot.collectors.base import Collector, SwitchesKeys
 from bot.collectors.bedrock import bedrock_from_settings
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
+from bot.collectors.google import google_collector
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
 from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
@@ -38,6 +39,7 @@ class Registration:
     url_setting: str
     client: ClientFactory
     collector: Callable[[ProviderClient], Collector]
+    secret: bool = True
 
     def build(
         self, settings: Settings, http: httpx.Client, on_page: PageHook | None
@@ -57,6 +59,11 @@ class Registered(Protocol):
     @property
     def key_setting(self) -> str: ...
 
+    @property
+    def secret(self) -> bool:
+        """Whether the key setting is a secret `aispend credentials` may keep in the store."""
+        ...
+
     def build(
         self, settings: Settings, http: httpx.Client, on_page: PageHook | None
     ) -> Collector | None: ...
@@ -69,6 +76,7 @@ class SdkRegistration:
 
     key_setting: str
     make: Callable[[Settings, SecretStr, PageHook | None], Collector]
+    secret: bool = True
 
     def build(
         self,
@@ -78,6 +86,22 @@ class SdkRegistration:
     ) -> Collector | None:
         secret: SecretStr | None = getattr(settings, self.key_setting)
         return None if secret is None else self.make(settings, secret, on_page)
+
+
+@dataclass(frozen=True)
+class SelfBuilt:
+    """A collector that builds its own client from settings (a cloud SDK, not our httpx
+    client); `key_setting` is the setting whose presence enables it."""
+
+    key_setting: str
+    make: Callable[[Settings, PageHook | None], Collector | None]
+    secret: bool = False  # e.g. a table id; the SDK finds its own credentials
+
+    def build(
+        self, settings: Settings, http: httpx.Client, on_page: PageHook | None
+    ) -> Collector | None:
+        del http  # the SDK brings its own
+        return self.make(settings, on_page)
 
 
 COLLECTORS: dict[str, Registered] = {
@@ -93,6 +117,7 @@ COLLECTORS: dict[str, Registered] = {
     ),
     "azure": AzureRegistration(),
     "bedrock": SdkRegistration("bedrock_secret_access_key", bedrock_from_settings),
+    "google": SelfBuilt("google_billing_table", google_collector),
 }
 
 

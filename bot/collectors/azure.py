@@ -199,6 +199,7 @@ class AzureRegistration:
     can keep it in the store like any provider's."""
 
     key_setting: str = "azure_client_secret"
+    secret: bool = True
 
     def build(
         self, settings: Settings, http: httpx.Client, on_page: Callable[[str], None] | None

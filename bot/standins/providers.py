@@ -1,5 +1,7 @@
 """The demo's providers: simulators on loopback for every provider with a collector, serving
-the synthetic company's activity, and the real collectors pointed at them."""
+the synthetic company's activity, and the real collectors pointed at them. Google's is a
+BigQuery stand-in serving the Cloud Billing export the synthetic Google lines make, queried by
+the real client library with a service account whose token the stand-in issues."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import httpx
+from google.oauth2 import service_account
 from pydantic import SecretStr
 
 from bot.clock import utc_midnight
@@ -22,6 +25,7 @@ from bot.collectors.bedrock import (
     bedrock_collector,
 )
 from bot.collectors.deepseek import DeepSeekCollector, deepseek_client
+from bot.collectors.google import SCOPES, GoogleCollector, bigquery_client
 from bot.collectors.http import ProviderClient
 from bot.collectors.openai import OpenAICollector, openai_client
 from bot.collectors.openrouter import OpenRouterCollector, openrouter_client
@@ -33,6 +37,7 @@ from bot.standins.bedrock import (
     foundation_models_routes,
     rows_from_lines,
 )
+from bot.standins.bigquery import BigQuery, running_bigquery
 from bot.standins.cloudwatch import TARGET_PREFIX as CLOUDWATCH_TARGET
 from bot.standins.cloudwatch import cloudwatch_routes
 from bot.standins.deepseek import deepseek_routes
@@ -40,9 +45,11 @@ from bot.standins.openai import openai_routes
 from bot.standins.openrouter import openrouter_routes
 from bot.standins.server import Request, Response, Route, StandIn, running
 from bot.synthetic import ActivitySpec, generate_cost_lines, generate_estimated_lines
+from bot.synthetic.gcp_export import TABLE, export_rows
 
 SIMULATED = ("openai", "anthropic", "openrouter", "deepseek", "bedrock")
 BEDROCK_REGION = "us-east-1"
+BILLED_BY_COLLECTORS = (*SIMULATED, "google")  # whose billed lines the demo collects
 DEMO_KEYS = {  # loopback only; none of these is anyone's key
     "openai": "sk-admin-demo",
     "anthropic": "sk-ant-admin-demo",
@@ -59,6 +66,7 @@ DEEPSEEK_BALANCE = Decimal("2.40")  # its DeepSeek balance left today, in USD: r
 class SimulatedProviders:
     spec: ActivitySpec
     servers: dict[str, StandIn]
+    bigquery: tuple[StandIn, BigQuery]
     clients: list[ProviderClient] = field(default_factory=list)
     azure: SimulatedAzure | None = None
     bedrock: BedrockCollector | None = None
@@ -71,6 +79,7 @@ class SimulatedProviders:
             server.routes = _routes(provider, _of(provider, billed), _of(provider, hourly))
         if self.azure is not None:
             self.azure.serve(revision)
+        self.bigquery[1].rows = export_rows(_of("google", billed))
 
     def collectors(self, http: httpx.Client, today: date) -> list[Collector]:
         """The real collectors, talking to the simulators; `today` is the demo's date."""
@@ -102,17 +111,28 @@ class SimulatedProviders:
             OpenRouterCollector(openrouter, today=lambda: today),
             DeepSeekCollector(deepseek),
             self.bedrock,
+            self._google(),
         ]
         if self.azure is not None:
             collectors.append(self.azure.collector(http))
         return collectors
+
+    def _google(self) -> GoogleCollector:
+        server, service = self.bigquery
+        account = service.new_account()
+        credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            account.info, scopes=list(SCOPES)
+        )
+        client = bigquery_client(TABLE.split(".", 1)[0], credentials, server.url)
+        return GoogleCollector(client, TABLE)
 
     @property
     def requests(self) -> int:
         """HTTP requests sent to every simulator (Bedrock's each a billed one in real life)."""
         bedrock = 0 if self.bedrock is None else self.bedrock.requests
         azure = 0 if self.azure is None else self.azure.requests
-        return sum(client.requests for client in self.clients) + bedrock + azure
+        bigquery = len(self.bigquery[0].requests)
+        return sum(client.requests for client in self.clients) + bedrock + azure + bigquery
 
 
 @contextmanager
@@ -120,7 +140,8 @@ def simulated_providers(spec: ActivitySpec) -> Iterator[SimulatedProviders]:
     with ExitStack() as stack:
         servers = {p: stack.enter_context(running({})) for p in SIMULATED}
         azure = stack.enter_context(simulated_azure(spec))
-        providers = SimulatedProviders(spec, servers, azure=azure)
+        bigquery = stack.enter_context(running_bigquery(TABLE, []))
+        providers = SimulatedProviders(spec, servers, bigquery, azure=azure)
         providers.serve(revision=0)
         yield providers
 

@@ -1,7 +1,8 @@
 """Attribution rules: provider-side ids (project, api key, label) to team, feature and owner.
 
-The most specific rule wins: an api key rule beats a project rule beats a label rule, and a
-rule naming the provider beats one that does not.
+The most specific rule wins: an api key rule beats a label rule beats a project rule (a GCP
+label marks a request, a project is often shared by teams), and a rule naming the provider
+beats one that does not.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class Attribution:
         return cls(by_key)
 
     def resolve(self, provider: str, project: str, api_key: str, label: str = "") -> Owner:
-        for kind, value in (("api_key", api_key), ("project", project), ("label", label)):
+        """A label is "key=value" (a GCP label); a rule may name it whole or by its value."""
+        labels = (("label", label), ("label", label.partition("=")[2]))
+        for kind, value in (("api_key", api_key), *labels, ("project", project)):
             if not value:
                 continue
             for scope in (provider, ""):
