@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import waitress
+from waitress import wasyncore
 
 from bot.errors import ConfigError
 from bot.runtime.web import WsgiApp
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 THREADS = 16  # requests served at once: each only acknowledges Slack or stores a batch
 BACKLOG = 128  # connections waiting to be accepted (a burst of slash commands)
+LOOP_WAKE = 0.1  # seconds: how soon the accept loop notices it is stopped
 
 
 class Server:
@@ -43,7 +45,8 @@ class Server:
         except BaseException:
             listener.close()
             raise
-        self._thread = threading.Thread(target=self._server.run, name="aispend-http", daemon=True)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="aispend-http", daemon=True)
 
     @property
     def port(self) -> int:
@@ -57,15 +60,23 @@ class Server:
         """Stop accepting, answer what is in flight (within `timeout` seconds), stop."""
         server = self._server
         if not self._thread.is_alive():  # never started (the start failed after binding)
-            server.close()
+            wasyncore.close_all(server._map)
             return
         server.accepting = False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._busy():
             time.sleep(0.02)
         server.task_dispatcher.shutdown(timeout=max(0.1, deadline - time.monotonic()))
-        server.close()
+        self._stopped.set()
         self._thread.join(timeout=2)
+
+    def _serve(self) -> None:
+        """waitress's loop, a pass at a time, so that it stops when told and closes every
+        socket on its own thread."""
+        server = self._server
+        while not self._stopped.is_set():
+            wasyncore.loop(timeout=LOOP_WAKE, map=server._map, count=1)
+        wasyncore.close_all(server._map)
 
     def _busy(self) -> bool:
         dispatcher = self._server.task_dispatcher
