@@ -13,6 +13,8 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -50,8 +52,13 @@ class Site:
     user: str
 
     def events(
-        self, body: bytes, *, token: str | None = EVENTS_TOKEN, content_type: str = "", query=""
-    ) -> tuple[int, dict]:
+        self,
+        body: bytes,
+        *,
+        token: str | None = EVENTS_TOKEN,
+        content_type: str = "",
+        query: str = "",
+    ) -> tuple[int, dict[str, Any]]:
         headers = {"Content-Type": content_type} if content_type else {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -60,7 +67,9 @@ class Site:
         )
         return status, json.loads(answer)
 
-    def slack_post(self, body: str, *, timestamp: int | None = None, signature: str = ""):
+    def slack_post(
+        self, body: str, *, timestamp: int | None = None, signature: str = ""
+    ) -> tuple[int, bytes]:
         ts = str(int(time.time()) if timestamp is None else timestamp)
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
@@ -82,7 +91,7 @@ def _sign(body: str, timestamp: str) -> str:
 
 
 @pytest.fixture
-def site(tmp_path) -> Iterator[Site]:
+def site(tmp_path: Path) -> Iterator[Site]:
     engine = make_engine(f"sqlite:///{tmp_path}/aispend.db")
     upgrade(engine)
     team_file = TeamFile(slack=SlackConfig(channel="#eng"))
@@ -116,7 +125,7 @@ def site(tmp_path) -> Iterator[Site]:
             engine.dispose()
 
 
-def _lines(*events: dict) -> bytes:
+def _lines(*events: dict[str, Any]) -> bytes:
     return b"".join(json.dumps(e).encode() + b"\n" for e in events)
 
 
