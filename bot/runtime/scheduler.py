@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -143,32 +143,47 @@ class Jobs:
                 )
 
 
+@dataclass(frozen=True)
+class Scheduled:
+    """One job: its name (the scheduler's job id), what it runs, every how many seconds,
+    and whether its first run is at start rather than one interval later."""
+
+    name: str
+    work: Callable[[], object]
+    every: float
+    at_start: bool = False
+
+
+def job_table(jobs: Jobs, cadence: Cadence) -> list[Scheduled]:
+    """The service's jobs. collect and deliver first run at start (a fresh deployment
+    collects at once), the others after their first interval."""
+    return [
+        Scheduled("collect", jobs.collect, cadence.collect, at_start=True),
+        Scheduled("digest", jobs.digest, cadence.digest),
+        Scheduled("reminders", jobs.reminders, cadence.reminders),
+        Scheduled("deliver", jobs.deliver, cadence.deliver, at_start=True),
+    ]
+
+
 def build_scheduler(
-    jobs: Jobs, leadership: Leadership, metrics: Metrics, cadence: Cadence = Cadence()
+    table: Sequence[Scheduled], leadership: Leadership, metrics: Metrics, now: datetime
 ) -> BackgroundScheduler:
-    """The scheduler with every job added, not started. collect and deliver first run at
-    start (a fresh deployment collects at once), the others after their first interval."""
+    """A scheduler running each job of `table` under the lease (`led`), not started."""
     scheduler = BackgroundScheduler(
         timezone=UTC,
         executors={"default": ThreadPoolExecutor(4)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
     )
-    now = jobs.clock.now()
-    table: list[tuple[str, Callable[[], object], float, bool]] = [
-        ("collect", jobs.collect, cadence.collect, True),
-        ("digest", jobs.digest, cadence.digest, False),
-        ("reminders", jobs.reminders, cadence.reminders, False),
-        ("deliver", jobs.deliver, cadence.deliver, True),
-    ]
-    for name, work, every, at_start in table:
+    for job in table:
+        first = now if job.at_start else now + timedelta(seconds=job.every)
         scheduler.add_job(
-            led(name, work, leadership, metrics),
+            led(job.name, job.work, leadership, metrics),
             "interval",
-            seconds=every,
-            id=name,
-            name=name,
+            seconds=job.every,
+            id=job.name,
+            name=job.name,
             replace_existing=True,
-            next_run_time=now if at_start else now + timedelta(seconds=every),
+            next_run_time=first,
         )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per run otherwise
     return scheduler

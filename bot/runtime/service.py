@@ -37,7 +37,7 @@ from bot.pricing import PriceBook
 from bot.runtime.lease import Leadership
 from bot.runtime.logs import Redactor, configure_logging, settings_secrets
 from bot.runtime.metrics import Metrics
-from bot.runtime.scheduler import Cadence, Jobs, build_scheduler
+from bot.runtime.scheduler import Cadence, Jobs, build_scheduler, job_table
 from bot.runtime.server import Server
 from bot.runtime.web import SLACK_MAX_BYTES, EventsSink, WebApp
 from bot.slack.app import create_app
@@ -217,7 +217,8 @@ class Service:
             self.engine, self.settings, self.team_file, self.client, self.clock, self.metrics
         )
         self.leadership.start()
-        self.scheduler = build_scheduler(self.jobs, self.leadership, self.metrics, self.cadence)
+        table = job_table(self.jobs, self.cadence)
+        self.scheduler = build_scheduler(table, self.leadership, self.metrics, self.clock.now())
         self.scheduler.start()
 
     def _check_bot_token(self) -> None:
