@@ -128,18 +128,13 @@ class Jobs:
                 self.clock,
             )
             outcomes = collect_all(context, collectors, trailing_window(self.clock.now()))
-        for outcome in outcomes:
+        for outcome in outcomes:  # collect_all logs each failure
             self.metrics.collector_runs.labels(
                 outcome.provider, "ok" if outcome.ok else "failed"
             ).inc()
             if outcome.ok:
                 logger.info(
                     "collected", extra={"provider": outcome.provider, "lines": outcome.lines}
-                )
-            else:
-                logger.error(
-                    "collection failed",
-                    extra={"provider": outcome.provider, "error": outcome.error},
                 )
 
 
