@@ -45,7 +45,7 @@ def _signed(body: str, secret: str) -> dict[str, str]:
     }
 
 
-def test_no_planted_secret_appears_in_any_log_line_answer_or_message(tmp_path: Path):
+def test_no_planted_secret_appears_in_any_log_line_answer_or_message(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/aispend.db"
     engine = make_engine(url)
     upgrade(engine)
