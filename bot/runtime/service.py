@@ -184,7 +184,10 @@ class Service:
 
     def health(self) -> Mapping[str, Any]:
         leader = self.leadership.held if self.leadership is not None else None
-        return {"role": self.plan.role, "slack": self.plan.slack or "none", "leader": leader}
+        answer = {"role": self.plan.role, "slack": self.plan.slack or "none", "leader": leader}
+        if self.socket is not None:  # Socket Mode can stall silently: say whether it is up
+            answer["connected"] = bool(self.socket.client.is_connected())
+        return answer
 
     def _web(self, slack_app: Any) -> WebApp:
         serves = self.plan.slack != ""
