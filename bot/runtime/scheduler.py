@@ -184,6 +184,14 @@ def build_scheduler(
     return scheduler
 
 
+def run_soon(scheduler: BackgroundScheduler, table: Sequence[Scheduled], now: datetime) -> None:
+    """Bring the jobs that run at start forward to `now`: for a process that has just taken
+    the lease over, whose own runs at start were skipped (it was not the leader then)."""
+    for job in table:
+        if job.at_start:
+            scheduler.modify_job(job.name, next_run_time=now)
+
+
 def led(
     name: str, work: Callable[[], object], leadership: Leadership, metrics: Metrics
 ) -> Callable[[], None]:

@@ -37,7 +37,7 @@ from bot.pricing import PriceBook
 from bot.runtime.lease import Leadership
 from bot.runtime.logs import Redactor, configure_logging, settings_secrets
 from bot.runtime.metrics import Metrics
-from bot.runtime.scheduler import Cadence, Jobs, build_scheduler, job_table
+from bot.runtime.scheduler import Cadence, Jobs, build_scheduler, job_table, run_soon
 from bot.runtime.server import Server
 from bot.runtime.web import SLACK_MAX_BYTES, EventsSink, WebApp
 from bot.slack.app import create_app
@@ -210,17 +210,21 @@ class Service:
         )
 
     def _start_scheduler(self) -> None:
-        self.leadership = Leadership(
-            self.engine,
-            self.clock,
-            ttl=self.settings.aispend_lease_seconds,
-            on_change=lambda held: self.metrics.leader.set(1 if held else 0),
-        )
         self.jobs = Jobs(
             self.engine, self.settings, self.team_file, self.client, self.clock, self.metrics
         )
-        self.leadership.start()
         table = job_table(self.jobs, self.cadence)
+
+        def changed(held: bool) -> None:
+            self.metrics.leader.set(1 if held else 0)
+            if held and self.scheduler is not None:  # a takeover: collect and deliver now
+                logger.info("took the leader lease over: collecting and delivering now")
+                run_soon(self.scheduler, table, self.clock.now())
+
+        self.leadership = Leadership(
+            self.engine, self.clock, ttl=self.settings.aispend_lease_seconds, on_change=changed
+        )
+        self.leadership.start()
         self.scheduler = build_scheduler(table, self.leadership, self.metrics, self.clock.now())
         self.scheduler.start()
 

@@ -18,7 +18,15 @@ from bot.clock import FixedClock, SystemClock
 from bot.config import Settings, TeamFile
 from bot.runtime.lease import Leadership
 from bot.runtime.metrics import Metrics
-from bot.runtime.scheduler import Cadence, Jobs, Scheduled, build_scheduler, job_table, led
+from bot.runtime.scheduler import (
+    Cadence,
+    Jobs,
+    Scheduled,
+    build_scheduler,
+    job_table,
+    led,
+    run_soon,
+)
 from bot.standins.openai import openai_routes
 from bot.standins.server import running
 from bot.standins.slack import BOT_TOKEN, SlackStandIn, running_slack
@@ -114,6 +122,26 @@ def test_shutdown_lets_the_running_job_finish(engine):
     assert started.wait(5)
     scheduler.shutdown(wait=True)
     assert finished.is_set()
+
+
+def test_a_takeover_brings_the_jobs_that_run_at_start_forward(engine):
+    runs: list[float] = []
+    clock = SystemClock()
+    table = [Scheduled("collect", lambda: runs.append(time.monotonic()), 3600, at_start=True)]
+    scheduler = build_scheduler(
+        table, Leadership(engine, clock, holder="me"), Metrics(), clock.now()
+    )
+    scheduler.start()
+    try:
+        wait_until = time.monotonic() + 5
+        while not runs and time.monotonic() < wait_until:
+            time.sleep(0.02)
+        run_soon(scheduler, table, clock.now())  # as on taking the lease over
+        while len(runs) < 2 and time.monotonic() < wait_until:
+            time.sleep(0.02)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert len(runs) == 2  # not an hour later
 
 
 def test_jobs_run_only_while_this_process_holds_the_lease(engine):

@@ -91,6 +91,7 @@ def test_two_replicas_on_postgres_have_one_leader_and_the_other_takes_over_when_
         survivor = second if leader is first else first
         leader.kill()  # no SIGTERM: the lease is not given up, it has to expire
         wait_for(lambda: (survivor.health() or {}).get("leader") is True, "a takeover", 10)
+        wait_for(lambda: _ran(survivor, "collect"), "the new leader's collection", 10)
     finally:
         for running in (first, second):
             if running.process.poll() is None:
