@@ -8,19 +8,22 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 
 from bot.config import Settings, TeamFile
 from bot.errors import AispendError, ConfigError
 from bot.runtime.service import Service, plan_for
+from bot.standins.openai import openai_routes
+from bot.standins.server import Fault, running
 from bot.standins.slack import BOT_TOKEN, SlackStandIn, running_slack
 from bot.store.db import make_engine, upgrade
-from bot.store.models import Lease
+from bot.store.models import CollectorState, Lease, table_of
 from bot.store.outbox import Outgoing, enqueue
+from tests.builders import at, line
 from tests.runtime.running import (
     METRICS_TOKEN,
     Running,
@@ -72,6 +75,31 @@ def test_run_serves_health_and_sigterm_flushes_the_outbox_before_exit_0(tmp_path
     flushed = [entry["sent"] for entry in logs if entry["message"] == "outbox flushed"]
     assert flushed == [1]
     assert logs[-1]["message"] == "aispend stopped"
+
+
+def test_sigterm_lets_the_running_collection_finish_before_exit(tmp_path, slack, store):
+    """The OpenAI simulator answers its first request after 2 s; SIGTERM arrives while the
+    collection waits for it. The process finishes the collection (and the detection after
+    it), records it, then exits 0."""
+    url, engine = store
+    billed = [line(bucket_start=at(datetime.now(UTC).date() - timedelta(days=1), 0))]
+    routes = openai_routes(admin_key="sk-admin-test", costs=billed, usage=[])
+    with running(routes) as openai:
+        openai.inject(Fault(delay=2.0))
+        env = base_env(url, slack, tmp_path) | {
+            "OPENAI_ADMIN_KEY": "sk-admin-test",
+            "OPENAI_BASE_URL": openai.url,
+        }
+        process = start(env, cwd=tmp_path)
+        wait_for(lambda: bool(openai.requests), "the collection to be under way")
+        assert process.terminate() == 0
+    messages = [json.loads(line)["message"] for line in process.lines]
+    stopping = messages.index("stopping: answering requests in flight, finishing the running job")
+    assert "detection ran" in messages[stopping:]
+    with engine.connect() as connection:
+        states = {r.source: r for r in connection.execute(select(table_of(CollectorState)))}
+    assert states["openai.costs"].last_success is not None
+    assert states["openai.costs"].consecutive_failures == 0
 
 
 def test_two_replicas_on_postgres_have_one_leader_and_the_other_takes_over_when_it_dies(
