@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_keys(sub)
     add_ledger_commands(sub)
     _add_import(sub)
+    _add_run(sub)
     return parser
 
 
@@ -315,6 +316,28 @@ def _add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     google.add_argument("file", help="the export file")
     _add_database_option(google, "default: DATABASE_URL or sqlite:///aispend.db")
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "run",
+        commands.run,
+        "run the bot: Slack, /v1/events, /healthz, /metrics and the scheduled jobs",
+        "Serve Slack (Socket Mode when SLACK_APP_TOKEN is set, HTTP on /slack/events "
+        "otherwise), POST /v1/events, GET /healthz and GET /metrics on AISPEND_HOST:PORT, and "
+        "run the scheduled jobs (collect, detect, alerts, digests, reminders) while holding the "
+        "leader lease. SIGTERM answers requests in flight, finishes the running job and "
+        "delivers the outbox before exiting.",
+    )
+    p.add_argument(
+        "--role",
+        choices=["all", "web", "worker"],
+        default="all",
+        help="all (default): everything; web: Slack and the endpoints, no jobs; "
+        "worker: the jobs, /healthz and /metrics only",
+    )
+    _add_database_option(p, "default: DATABASE_URL or sqlite:///aispend.db")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

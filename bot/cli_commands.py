@@ -380,6 +380,15 @@ def _collect_line(outcome: Outcome, window: Window) -> str:
     return f"{outcome.provider}: failed, the store keeps what it had: {outcome.error}"
 
 
+def run(args: argparse.Namespace) -> int:
+    from bot.runtime.service import run_service  # the server's parts load only for `run`
+
+    settings = _settings()
+    if args.database:
+        settings = settings.model_copy(update={"database_url": args.database})
+    return run_service(settings, args.role)
+
+
 def credentials_set(args: argparse.Namespace) -> int:
     settings = _settings()
     provider = _keyed_provider(args.provider)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -88,6 +89,19 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+
+    # `aispend run`: where it listens (PORT as platforms set it), the bearer tokens of
+    # /v1/events and /metrics (each endpoint is off until its token is set), the largest
+    # /v1/events body, how often collectors run, and the leader lease's lifetime
+    aispend_host: str = "0.0.0.0"
+    aispend_port: int = Field(
+        default=3000, ge=0, le=65535, validation_alias=AliasChoices("aispend_port", "port")
+    )
+    aispend_events_token: SecretStr | None = None
+    aispend_metrics_token: SecretStr | None = None
+    aispend_events_max_bytes: int = Field(default=10 << 20, gt=0)
+    aispend_collect_minutes: float = Field(default=60, gt=0)
+    aispend_lease_seconds: float = Field(default=30, ge=1)
 
     @field_validator("database_url")
     @classmethod

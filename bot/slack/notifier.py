@@ -5,7 +5,9 @@ timeouts with backoff; a call Slack refuses for good is recorded and never retri
 
 Exactly once: before a post is sent the item is marked "ambiguous" in its own transaction; a
 post whose outcome is unknown (a 5xx, a timeout, a crash) is looked up by its key in the
-message metadata before it is sent again, and not sent twice.
+message metadata before it is sent again, and not sent twice. Several processes may deliver
+at once (replicas): each item is claimed in the store before it is sent, so one of them
+sends it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bot.errors import (
 from bot.store.outbox import (
     Delivered,
     Queued,
+    claim,
     delivered,
     due,
     mark_failed,
@@ -60,6 +63,9 @@ SERVER_ERRORS = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 MAX_BACKOFF = timedelta(minutes=10)
+# an item being sent is held this long: longer than a call can take, and after a crash
+# mid-send it is due again (and looked up by its key before it is sent again)
+CLAIM_HOLD = timedelta(minutes=2)
 _POSTS = ("post", "reply", "upload")
 
 
@@ -103,8 +109,14 @@ class Notifier:
                 rootless.add(thread)
                 report.waiting += 1
                 continue
+            hold = now + CLAIM_HOLD
+            with self.engine.begin() as connection:
+                if not claim(connection, item.id, now, hold):  # another process sends it
+                    held.add(thread)
+                    report.waiting += 1
+                    continue
             try:
-                sent = self._send(item, root)
+                sent = self._send(item, root, hold)
             except SlackAuthError as e:
                 self._retry(item, e, now + MAX_BACKOFF, report, ambiguous=False)
                 report.stopped = str(e)
@@ -135,14 +147,14 @@ class Notifier:
             raise _RootFailed(f"its thread's first message {item.thread_key!r} was not sent")
         return found[item.thread_key]
 
-    def _send(self, item: Queued, root: Delivered | None) -> Delivered:
+    def _send(self, item: Queued, root: Delivered | None, hold: datetime) -> Delivered:
         if item.kind in _POSTS:
             if item.ambiguous:
                 earlier = self._find_earlier(item, root)
                 if earlier is not None:
                     return earlier
             with self.engine.begin() as connection:  # from here the outcome may be unknown
-                mark_retry(connection, item.id, "", item.created_at, ambiguous=True)
+                mark_retry(connection, item.id, "", hold, ambiguous=True)
         payload = item.payload
         if item.kind == "post":
             return self._post(item, payload, thread_ts=None)

@@ -404,3 +404,15 @@ def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a SQLModel class (SQLModel does not declare `__table__`)."""
     table: Table = model.__table__  # type: ignore[attr-defined]
     return table
+
+
+class Lease(SQLModel, table=True):
+    """A named lease held by one process until `expires_at`: the leader lease that lets one
+    `aispend run` of several run the scheduled jobs (bot/runtime/lease.py)."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=255)
+    acquired_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -128,6 +128,18 @@ def delivered(connection: Connection, keys: Sequence[str]) -> dict[str, Delivere
     }
 
 
+def claim(connection: Connection, item_id: int, now: datetime, until: datetime) -> bool:
+    """Take a due item to send it, holding it until `until`; whether this caller got it.
+    The row changes only while it is still due, so of several processes (replicas) that read
+    the same due item, one takes it."""
+    result = connection.execute(
+        update(_TABLE)
+        .where(_TABLE.c.id == item_id, _TABLE.c.status == PENDING, _TABLE.c.next_attempt_at <= now)
+        .values(next_attempt_at=until)
+    )
+    return result.rowcount == 1
+
+
 def mark_sent(connection: Connection, item_id: int, sent: Delivered, at: datetime) -> None:
     connection.execute(
         update(_TABLE)
