@@ -76,7 +76,9 @@ def _store(count: int, rebuild: bool) -> Engine:
     if rebuild or not ready.exists():
         _build(path, count)
         ready.touch()
-    return make_engine(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)  # a store built before the latest migrations gets their tables
+    return engine
 
 
 def _build(path: Path, count: int) -> None:
