@@ -263,7 +263,7 @@ class Notifier:
 
     def _list(self, cursor: str | None) -> Any:
         return self.client.conversations_list(
-            types="public_channel,private_channel", exclude_archived=True, limit=200, cursor=cursor
+            types="public_channel", exclude_archived=True, limit=200, cursor=cursor
         )
 
     def _channel_id(self, channel: str) -> str | None:
