@@ -89,6 +89,23 @@ class Notifier:
     on_sent: Callable[[Queued, Delivered], None] | None = None  # e.g. a metrics hook
     claim: timedelta = CLAIM  # in `clock` time: a compressed clock needs it scaled
 
+    def __post_init__(self) -> None:
+        """Only the notifier retries. slack_sdk's retry handlers (a WebClient has one for
+        dropped connections by default) send a post again at once, blind, when it may have
+        taken effect: the notifier looks it up first. So it calls Slack with a client of its
+        own that retries nothing."""
+        if self.client.retry_handlers:
+            given = self.client
+            self.client = WebClient(
+                token=given.token,
+                base_url=given.base_url,
+                timeout=given.timeout,
+                ssl=given.ssl,
+                proxy=given.proxy,
+                headers=given.headers,
+                retry_handlers=[],
+            )
+
     def deliver(self, limit: int = 500) -> DeliveryReport:
         """One pass over what is due. Safe to run from several places: each item is marked
         in its own transaction right after Slack answers."""

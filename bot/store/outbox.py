@@ -169,11 +169,7 @@ def claim(
         update(_TABLE)
         .where(_TABLE.c.id == item_id, _TABLE.c.status == PENDING)
         .where(_TABLE.c.next_attempt_at <= now)
-        .values(
-            attempts=_TABLE.c.attempts + 1,
-            next_attempt_at=until,
-            ambiguous=ambiguous,
-        )
+        .values(next_attempt_at=until, ambiguous=ambiguous)
     )
     return bool(result.rowcount)
 

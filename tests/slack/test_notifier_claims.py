@@ -17,7 +17,13 @@ from sqlalchemy import Engine
 
 from bot.slack.notifier import METADATA_EVENT, Notifier
 from bot.standins.server import Fault
-from bot.standins.slack import BOT_TOKEN, SlackStandIn, running_slack, server_error
+from bot.standins.slack import (
+    BOT_TOKEN,
+    SlackStandIn,
+    connection_reset,
+    running_slack,
+    server_error,
+)
 from bot.store.db import make_engine, upgrade
 from bot.store.outbox import Outgoing, depth, enqueue
 from tests.slack.test_notifier import SteppingClock
@@ -107,3 +113,19 @@ def test_a_lost_post_to_a_channel_name_is_found_and_not_posted_again(
     assert slack.calls("conversations.list")  # history is read by channel id only
     with store.connect() as connection:
         assert depth(connection) == {"sent": 1}
+
+
+def test_a_dropped_connection_after_a_post_took_effect_is_not_resent_by_the_client(
+    store: Engine, slack: SlackStandIn
+) -> None:
+    """A WebClient as built by default retries a dropped connection at once, blind: the
+    notifier calls Slack without that, and looks the post up before sending it again."""
+    with store.begin() as connection:
+        enqueue(connection, [Outgoing("digest", "post", "C9ENG", {"text": "digest"})], START)
+    clock = SteppingClock(START)
+    notifier = Notifier(store, WebClient(token=BOT_TOKEN, base_url=slack.api_url), clock)
+    slack.fail(connection_reset(after_effect=True), method="chat.postMessage")
+    assert notifier.deliver().retrying == 1
+    clock.advance(5)
+    assert notifier.deliver().sent == 1
+    assert _keys(slack) == ["digest"]
