@@ -1,12 +1,13 @@
 """python -m bench ingest|query|price|slack [--events N] | collect [--days N] | detect [--series N]
+| run [--days N]
 
-`slack` takes --concurrent and --rounds too."""
+`slack` and `run` take --concurrent and --rounds too."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import collect, detect, ingest, pricing, query, slack
+from bench import collect, detect, ingest, pricing, query, run, slack
 
 
 def main() -> None:
@@ -19,6 +20,7 @@ def main() -> None:
         ("collect", collect, None),
         ("detect", detect, None),
         ("slack", slack, 10_000_000),
+        ("run", run, None),
     ):
         p = sub.add_parser(name, help=module.__doc__)
         if default is not None:
