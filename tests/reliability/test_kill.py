@@ -188,7 +188,7 @@ def test_the_jobs_killed_while_a_digest_is_out_send_each_digest_once_after_a_res
         slack.fail(timeout(20, after_effect=True), method="chat.postMessage")
         victim = Spawned("tests.reliability.simday", [], env, tmp_path / "victim.log")
         try:
-            until(lambda: len(slack.messages()) == 1, "a digest post out", 30)
+            until(lambda: len(slack.messages()) >= 1, "a digest post out", 30)
             victim.kill()
         finally:
             victim.kill()

@@ -123,7 +123,7 @@ def test_commands_and_event_bursts_during_a_collection(tmp_path: Path) -> None:
     spec = ActivitySpec(end=now.date(), days=14, events_per_day=800, seed=6, now_hour=now.hour)
     with workspace() as slack, simulated_providers(spec) as providers:
         for server in providers.servers.values():  # every page takes a while: a long collection
-            server.inject(*[Fault(delay=0.25, after_effect=True)] * 12)
+            server.inject(*[Fault(delay=0.4, after_effect=True)] * 12)
         env = base_env(url, slack, tmp_path) | provider_env(providers)
         engine = make_engine(url)
         upgrade(engine)
