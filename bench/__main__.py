@@ -1,13 +1,13 @@
-"""python -m bench ingest|query|price|slack [--events N] | collect|bedrock|google [--days N]
+"""python -m bench ingest|query|price|slack [--events N] | collect|bedrock|google|run [--days N]
 | detect [--series N]
 
-`slack` takes --concurrent and --rounds too."""
+`slack` and `run` take --concurrent and --rounds too."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import bedrock, collect, detect, google, ingest, pricing, query, slack
+from bench import bedrock, collect, detect, google, ingest, pricing, query, run, slack
 
 
 def main() -> None:
@@ -22,6 +22,7 @@ def main() -> None:
         ("google", google, None),
         ("detect", detect, None),
         ("slack", slack, 10_000_000),
+        ("run", run, None),
     ):
         p = sub.add_parser(name, help=module.__doc__)
         if default is not None:

@@ -21,6 +21,7 @@ from bot.ingest.prepare import prepare_batch
 from bot.ingest.readers import Format, Parsed, detect_format, iter_parsed
 from bot.pricing import PriceBook
 from bot.store.attribution import Attribution
+from bot.store.db import writing
 from bot.store.events import PreparedBatch, store_events
 
 BATCH_SIZE = 20_000
@@ -104,7 +105,7 @@ def _store_with_retry(engine: Engine, batch: PreparedBatch, attempts: int = 3) -
     back whole and is tried again, when its duplicates are found before writing."""
     for attempt in range(attempts):
         try:
-            with engine.begin() as connection:
+            with writing(engine) as connection:  # concurrent requests take turns on SQLite
                 return store_events(connection, batch)
         except StoreError:
             if attempt == attempts - 1:

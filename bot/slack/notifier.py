@@ -3,11 +3,11 @@ one thread at a time: a reply waits for its root, and a later message in a threa
 an earlier one that is being retried. 429s are retried after Retry-After, server errors and
 timeouts with backoff; a call Slack refuses for good is recorded and never retried.
 
-Exactly once: before a post is sent the item is marked "ambiguous" in its own transaction; a
-post whose outcome is unknown (a 5xx, a timeout, a crash) is looked up by its key in the
-message metadata before it is sent again, and not sent twice. Several processes may deliver
-at once (replicas): each item is claimed in the store before it is sent, so one of them
-sends it.
+Exactly once: before an item is sent it is claimed in its own transaction (not due again for
+CLAIM, so no other pass, in this process or another replica, sends it meanwhile) and a post is
+marked "ambiguous"; a post whose outcome is unknown (a 5xx, a timeout, a crash) is looked up
+by its key in the message metadata before it is sent again, and not sent twice. A thread with
+an item not due yet (being retried, or claimed) waits for it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import urllib.error
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from http.client import HTTPException
 from typing import Any
 
@@ -39,6 +40,8 @@ from bot.store.outbox import (
     claim,
     delivered,
     due,
+    held_threads,
+    known_channel_id,
     mark_failed,
     mark_retry,
     mark_sent,
@@ -63,9 +66,8 @@ SERVER_ERRORS = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 MAX_BACKOFF = timedelta(minutes=10)
-# an item being sent is held this long: longer than a call can take, and after a crash
-# mid-send it is due again (and looked up by its key before it is sent again)
-CLAIM_HOLD = timedelta(minutes=2)
+LIST_PAGES = 20  # conversations.list pages read to find a channel by name (200 each)
+CLAIM = timedelta(seconds=60)  # longer than a Slack call can take (the client times out at 30 s)
 _POSTS = ("post", "reply", "upload")
 
 
@@ -85,6 +87,24 @@ class Notifier:
     client: WebClient
     clock: Clock
     on_sent: Callable[[Queued, Delivered], None] | None = None  # e.g. a metrics hook
+    claim: timedelta = CLAIM  # in `clock` time: a compressed clock needs it scaled
+
+    def __post_init__(self) -> None:
+        """Only the notifier retries. slack_sdk's retry handlers (a WebClient has one for
+        dropped connections by default) send a post again at once, blind, when it may have
+        taken effect: the notifier looks it up first. So it calls Slack with a client of its
+        own that retries nothing."""
+        if self.client.retry_handlers:
+            given = self.client
+            self.client = WebClient(
+                token=given.token,
+                base_url=given.base_url,
+                timeout=given.timeout,
+                ssl=given.ssl,
+                proxy=given.proxy,
+                headers=given.headers,
+                retry_handlers=[],
+            )
 
     def deliver(self, limit: int = 500) -> DeliveryReport:
         """One pass over what is due. Safe to run from several places: each item is marked
@@ -93,7 +113,8 @@ class Notifier:
         now = self.clock.now()
         with self.engine.connect() as connection:
             items = due(connection, now, limit)
-        held: set[str] = set()  # threads with a message being retried: all of it waits
+            # threads with a message being retried or sent elsewhere: all of it waits
+            held = held_threads(connection, now)
         rootless: set[str] = set()  # threads whose root is not out yet: their replies wait
         for item in items:
             thread = item.thread_key or item.key
@@ -109,14 +130,12 @@ class Notifier:
                 rootless.add(thread)
                 report.waiting += 1
                 continue
-            hold = now + CLAIM_HOLD
-            with self.engine.begin() as connection:
-                if not claim(connection, item.id, now, hold):  # another process sends it
-                    held.add(thread)
-                    report.waiting += 1
-                    continue
             try:
-                sent = self._send(item, root, hold)
+                sent = self._send(item, root)
+            except _Taken:
+                held.add(thread)
+                report.waiting += 1
+                continue
             except SlackAuthError as e:
                 self._retry(item, e, now + MAX_BACKOFF, report, ambiguous=False)
                 report.stopped = str(e)
@@ -147,14 +166,15 @@ class Notifier:
             raise _RootFailed(f"its thread's first message {item.thread_key!r} was not sent")
         return found[item.thread_key]
 
-    def _send(self, item: Queued, root: Delivered | None, hold: datetime) -> Delivered:
-        if item.kind in _POSTS:
-            if item.ambiguous:
-                earlier = self._find_earlier(item, root)
-                if earlier is not None:
-                    return earlier
-            with self.engine.begin() as connection:  # from here the outcome may be unknown
-                mark_retry(connection, item.id, "", hold, ambiguous=True)
+    def _send(self, item: Queued, root: Delivered | None) -> Delivered:
+        now = self.clock.now()
+        with self.engine.begin() as connection:  # from here a post's outcome may be unknown
+            if not claim(connection, item.id, now, now + self.claim, ambiguous=item.kind in _POSTS):
+                raise _Taken
+        if item.kind in _POSTS and item.ambiguous:
+            earlier = self._find_earlier(item, root)
+            if earlier is not None:
+                return earlier
         payload = item.payload
         if item.kind == "post":
             return self._post(item, payload, thread_ts=None)
@@ -240,22 +260,47 @@ class Notifier:
                 )
                 channel = root.channel_id
             else:
+                found = self._channel_id(item.channel)
+                if found is None:
+                    return None
+                channel = found
                 answer = _call(
                     "conversations.history",
                     lambda: self.client.conversations_history(
-                        channel=item.channel, oldest=oldest, include_all_metadata=True, limit=200
+                        channel=found, oldest=oldest, include_all_metadata=True, limit=200
                     ),
                 )
-                channel = item.channel
         except SlackRejected:
             return None  # cannot look (a channel name, no scope): sending again is the lesser risk
         for message in answer.get("messages", []):
             metadata = message.get("metadata") or {}
             if (metadata.get("event_payload") or {}).get("key") == item.key:
-                return Delivered(
-                    channel if channel.startswith(("C", "G", "D")) else item.channel,
-                    str(message["ts"]),
-                )
+                return Delivered(channel, str(message["ts"]))
+        return None
+
+    def _list(self, cursor: str | None) -> Any:
+        return self.client.conversations_list(
+            types="public_channel", exclude_archived=True, limit=200, cursor=cursor
+        )
+
+    def _channel_id(self, channel: str) -> str | None:
+        """A channel's id (history is read by id only): as given, as Slack answered an
+        earlier message to that name, or found by name in conversations.list."""
+        if not channel.startswith("#") and channel[:1] in ("C", "G", "D"):
+            return channel
+        with self.engine.connect() as connection:
+            known = known_channel_id(connection, channel)
+        if known:
+            return known
+        name, cursor = channel.lstrip("#"), None
+        for _ in range(LIST_PAGES):
+            answer = _call("conversations.list", partial(self._list, cursor))
+            for found in answer.get("channels", []):
+                if found.get("name") == name:
+                    return str(found["id"])
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
         return None
 
     def _retry(
@@ -278,6 +323,10 @@ class Notifier:
         report.failed += 1
         report.errors.append(f"{item.key}: {error}")
         logger.error("slack delivery of %s failed for good: %s", item.key, error)
+
+
+class _Taken(Exception):
+    """Another pass claimed the item between our reading it and our claim."""
 
 
 class _RootFailed(Exception):

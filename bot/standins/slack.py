@@ -67,6 +67,7 @@ _METHOD_SCOPES = {
     "chat.postEphemeral": "chat:write",
     "conversations.join": "channels:join",
     "conversations.info": "channels:read",
+    "conversations.list": "channels:read",
     "conversations.history": "channels:history",
     "conversations.replies": "channels:history",
     "users.info": "users:read",
@@ -102,6 +103,7 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "chat.getPermalink": SPECIAL,
     "conversations.join": TIER_3,
     "conversations.info": TIER_3,
+    "conversations.list": TIER_2,
     "conversations.history": TIER_3,
     "conversations.replies": TIER_3,
     "users.info": TIER_4,
@@ -414,6 +416,7 @@ class SlackStandIn(StandIn):
             "conversations.join": self._join,
             "conversations.info": self._info,
             "conversations.history": self._history,
+            "conversations.list": self._list,
             "conversations.replies": self._replies,
             "users.info": self._user_info,
             "views.publish": self._publish,
@@ -779,6 +782,40 @@ class SlackStandIn(StandIn):
 
     def _info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"channel": self._visible(args.get("channel")).as_slack(self.bot_user_id)}
+
+    def _list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Public channels (and private ones the bot is in, with types=private_channel), by
+        id, `limit` at a time (default 100, at most 999) with a cursor."""
+        types = set(str(args.get("types") or "public_channel").split(","))
+        skip_archived = _flag(args.get("exclude_archived"))
+        found = [
+            c
+            for c in sorted(self.channels.values(), key=lambda c: c.id)
+            if not c.is_im
+            and ("private_channel" if c.is_private else "public_channel") in types
+            and (not c.is_private or self.bot_user_id in c.members)
+            and not (skip_archived and c.is_archived)
+        ]
+        default, most = HISTORY_LIMIT
+        try:
+            limit = min(max(int(args.get("limit") or default), 1), most)
+        except ValueError:
+            raise _Refusal("invalid_limit") from None
+        start = 0
+        if args.get("cursor"):  # Slack's cursor: base64 of "team:" and the next channel's id
+            try:
+                after = base64.b64decode(str(args["cursor"]), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise _Refusal("invalid_cursor") from None
+            ids = [c.id for c in found]
+            if not after.startswith("team:") or after[5:] not in ids:
+                raise _Refusal("invalid_cursor")
+            start = ids.index(after[5:])
+        page = found[start : start + limit]
+        rest = found[start + limit : start + limit + 1]
+        cursor = base64.b64encode(f"team:{rest[0].id}".encode()).decode() if rest else ""
+        shown = [c.as_slack(self.bot_user_id) for c in page]
+        return {"channels": shown, "response_metadata": {"next_cursor": cursor}}
 
     def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user")))

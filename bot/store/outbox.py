@@ -128,18 +128,6 @@ def delivered(connection: Connection, keys: Sequence[str]) -> dict[str, Delivere
     }
 
 
-def claim(connection: Connection, item_id: int, now: datetime, until: datetime) -> bool:
-    """Take a due item to send it, holding it until `until`; whether this caller got it.
-    The row changes only while it is still due, so of several processes (replicas) that read
-    the same due item, one takes it."""
-    result = connection.execute(
-        update(_TABLE)
-        .where(_TABLE.c.id == item_id, _TABLE.c.status == PENDING, _TABLE.c.next_attempt_at <= now)
-        .values(next_attempt_at=until)
-    )
-    return result.rowcount == 1
-
-
 def mark_sent(connection: Connection, item_id: int, sent: Delivered, at: datetime) -> None:
     connection.execute(
         update(_TABLE)
@@ -169,6 +157,42 @@ def mark_retry(
             ambiguous=ambiguous,
         )
     )
+
+
+def claim(
+    connection: Connection, item_id: int, now: datetime, until: datetime, *, ambiguous: bool
+) -> bool:
+    """Take a due item for one send: it is not due again before `until`, so no other pass (in
+    this process or another) sends it meanwhile; a sender that dies leaves it to be taken
+    again after `until`. Whether we got it (False: another pass took it first)."""
+    result = connection.execute(
+        update(_TABLE)
+        .where(_TABLE.c.id == item_id, _TABLE.c.status == PENDING)
+        .where(_TABLE.c.next_attempt_at <= now)
+        .values(next_attempt_at=until, ambiguous=ambiguous)
+    )
+    return bool(result.rowcount)
+
+
+def held_threads(connection: Connection, now: datetime) -> set[str]:
+    """Threads (a reply's root key, else the item's own key) with a pending item that is not
+    due yet (waiting to be retried, or being sent by another pass): nothing later in them may
+    go out before it."""
+    rows = connection.execute(
+        select(_TABLE.c.key, _TABLE.c.thread_key).where(
+            _TABLE.c.status == PENDING, _TABLE.c.next_attempt_at > now
+        )
+    )
+    return {thread_key or key for key, thread_key in rows}
+
+
+def known_channel_id(connection: Connection, channel: str) -> str | None:
+    """The id Slack answered with for an earlier message sent to `channel` (a name)."""
+    return connection.execute(
+        select(_TABLE.c.channel_id)
+        .where(_TABLE.c.channel == channel, _TABLE.c.status == SENT, _TABLE.c.channel_id != "")
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def mark_failed(connection: Connection, item_id: int, error: str) -> None:

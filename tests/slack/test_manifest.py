@@ -30,6 +30,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "conversations.replies": "channels:history",
     "conversations.join": "channels:join",
     "conversations.info": "channels:read",
+    "conversations.list": "channels:read",  # the notifier finds a channel id by name
     "users.info": "users:read",
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
