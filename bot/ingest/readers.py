@@ -48,11 +48,29 @@ class Parsed:
     error: str | None  # reason, without the "line N:" prefix
 
 
+_SNIFF_LINES = 20  # lines of the head looked at for a whole object after a broken first one
+
+
 def _first_line_is_object(text: bytes) -> bool:
     try:
         return isinstance(orjson.loads(text.partition(b"\n")[0]), dict)
     except orjson.JSONDecodeError:
         return False
+
+
+def _broken_first_line(text: bytes) -> bool:
+    """JSON lines whose first line is broken (cut short, a typo): no OTLP key in sight and a
+    later line that is a whole object. Read as lines, the bad one is reported by its number
+    and the good ones are kept; read as one document, all of them would be lost."""
+    if b'"resourceSpans"' in text:
+        return False
+    for line in text.split(b"\n")[1:_SNIFF_LINES]:
+        try:
+            if isinstance(orjson.loads(line), dict):
+                return True
+        except orjson.JSONDecodeError:
+            continue
+    return False
 
 
 def _looks_like_csv_header(text: bytes) -> bool:
@@ -73,7 +91,8 @@ def detect_format(name: str, head: bytes) -> Format:
         return Format.JSONL
     text = head.removeprefix(_BOM).lstrip()
     if suffix == ".json" or text.startswith(b"{"):
-        return Format.JSONL if _first_line_is_object(text) else Format.OTLP
+        lines = _first_line_is_object(text) or _broken_first_line(text)
+        return Format.JSONL if lines else Format.OTLP
     return Format.CSV if _looks_like_csv_header(text) else Format.JSONL
 
 

@@ -240,6 +240,9 @@ def test_iter_parsed_reads_nothing_from_an_empty_otlp_document() -> None:
         ("usage.json", b'{\n  "resourceSpans": [\n', Format.OTLP),
         ("usage.json", b'{"resourceSpans": [', Format.OTLP),
         ("usage.json", b"[1, 2]", Format.OTLP),
+        ("-", b'{"ts": "2026-11-20T00:00:00Z", "provider": "open\n{"a": 1}\n', Format.JSONL),
+        ("-", b'{"resourceSpans": [\n{"a": 1}\n', Format.OTLP),
+        ("-", b'{\n  "oops": [\n  1\n', Format.OTLP),
         ("-", b'{"a": 1}\n', Format.JSONL),
         ("-", b'\xef\xbb\xbf{\n "resourceSpans": []\n}', Format.OTLP),
         ("usage.txt", b"ts,provider,model\n", Format.CSV),
@@ -252,6 +255,15 @@ def test_detect_format_uses_extension_then_content(
     name: str, head: bytes, expected: Format
 ) -> None:
     assert detect_format(name, head) is expected
+
+
+def test_a_broken_first_line_costs_only_that_line() -> None:
+    good = [event_line(f"m{i}", request_id=f"r{i}") for i in range(3)]
+    data = b'{"ts": "2026-11-20T00:00:00Z", "provider": "open\n' + b"\n".join(good) + b"\n"
+    results = parse(data)
+    assert [r.line for r in results] == [1, 2, 3, 4]
+    assert results[0].error is not None
+    assert summary(results)[1:] == [(2, "m0"), (3, "m1"), (4, "m2")]
 
 
 def test_iter_parsed_detects_json_lines_longer_than_the_head() -> None:
