@@ -5,20 +5,12 @@ HTTP requests, result rows and stored lines; then the hourly run over the traili
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 
-from bench.data import END, emit
-from bot.clock import FixedClock, utc_midnight
-from bot.collectors.base import Window, trailing_window
-from bot.collectors.http import make_http_client
-from bot.jobs.collect import CollectContext, collect_all
-from bot.pricing import PriceBook
-from bot.standins.providers import simulated_providers
-from bot.store.attribution import Attribution
-from bot.store.db import make_engine, upgrade
-from bot.synthetic import ActivitySpec
+from bench.collect import collection_bench
+from bench.data import emit
+from bot.collectors.base import trailing_window
+from bot.jobs.collect import collect_all
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -26,29 +18,22 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    spec = ActivitySpec(end=END, days=args.days, events_per_day=4000)
-    now = datetime(END.year, END.month, END.day, 15, tzinfo=UTC)
-    backfill = Window(utc_midnight(spec.start), utc_midnight(END) + timedelta(days=1))
-    with tempfile.TemporaryDirectory() as folder, make_http_client() as http:
-        engine = make_engine(f"sqlite:///{folder}/collect.db")
-        upgrade(engine)
-        context = CollectContext(engine, PriceBook(), Attribution({}), FixedClock(now))
-        with simulated_providers(spec) as providers:
-            [google] = [c for c in providers.collectors(http, END) if c.provider == "google"]
-            server, service = providers.bigquery
-            started = time.perf_counter()
-            [outcome] = collect_all(context, [google], backfill)
-            took = time.perf_counter() - started
-            assert outcome.ok, outcome
-            requests = len(server.requests)
-            emit(
-                "google_backfill",
-                days=args.days,
-                seconds=round(took, 2),
-                http_requests=requests,
-                export_rows=len(service.rows),
-                result_rows=sum(len(job.rows) for job in service.jobs.values()),
-                lines=outcome.lines,
-            )
-            collect_all(context, [google], trailing_window(now))
-            emit("google_incremental", http_requests=len(server.requests) - requests)
+    with collection_bench(args.days) as bench:
+        google = bench.collectors["google"]
+        server, service = bench.providers.bigquery
+        started = time.perf_counter()
+        [outcome] = collect_all(bench.context, [google], bench.backfill)
+        took = time.perf_counter() - started
+        assert outcome.ok, outcome
+        requests = len(server.requests)
+        emit(
+            "google_backfill",
+            days=args.days,
+            seconds=round(took, 2),
+            http_requests=requests,
+            export_rows=len(service.rows),
+            result_rows=sum(len(job.rows) for job in service.jobs.values()),
+            lines=outcome.lines,
+        )
+        collect_all(bench.context, [google], trailing_window(bench.now))
+        emit("google_incremental", http_requests=len(server.requests) - requests)
