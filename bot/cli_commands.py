@@ -22,7 +22,7 @@ from bot.collectors import COLLECTORS, anthropic, build_collectors
 from bot.collectors.base import Window, trailing_window
 from bot.collectors.google_billing import BillingRowError, cost_lines
 from bot.collectors.http import make_http_client
-from bot.config import Settings, TeamFile, load_settings, load_team_file
+from bot.config import Settings, load_settings, load_team_file
 from bot.credentials import (
     KEYED,
     cipher,
@@ -47,7 +47,7 @@ from bot.slack.commands import HELP_TEXT, Verb, parse_command, resolve_period
 from bot.store import queries
 from bot.store.attribution import Attribution, sync_rules
 from bot.store.coding_tools import developer_totals
-from bot.store.cost_lines import store_cost_lines
+from bot.store.cost_lines import store_file_lines
 from bot.store.db import current_revision, head_revision, make_engine, require_current, upgrade
 from bot.store.freshness import list_source_states
 from bot.store.incidents import give_feedback, open_incidents
@@ -63,10 +63,6 @@ def _settings() -> Settings:
 
 def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
     return make_engine(args.database or settings.database_url)
-
-
-def _price_book(team_file: TeamFile) -> PriceBook:
-    return PriceBook(team_file.prices.overrides, team_file.prices.discounts)
 
 
 def _today() -> date:
@@ -110,7 +106,7 @@ def ingest(args: argparse.Namespace) -> int:
             Format(args.format),
             name=name,
             source=args.source,
-            prices=_price_book(team_file),
+            prices=PriceBook.from_config(team_file.prices),
             attribution=attribution,
             sinks=Sinks(on_bad=shown, on_batch=lambda _r: progress.update(_position(stream))),
         )
@@ -282,7 +278,7 @@ def prices_unpriced(args: argparse.Namespace) -> int:
 
 def prices_lookup(args: argparse.Namespace) -> int:
     settings = _settings()
-    book = _price_book(load_team_file(settings.aispend_config))
+    book = PriceBook.from_config(load_team_file(settings.aispend_config).prices)
     day = _parse_day(args.date) if args.date else _today()
     provider = resolve_provider(args.provider)
     if provider is None:
@@ -346,7 +342,7 @@ def collect(args: argparse.Namespace) -> int:
             sync_rules(connection, team_file.attribution)
         context = CollectContext(
             engine,
-            _price_book(team_file),
+            PriceBook.from_config(team_file.prices),
             Attribution.from_rules(team_file.attribution),
             SystemClock(),
         )
@@ -497,15 +493,7 @@ def import_google_billing(args: argparse.Namespace) -> int:
         lines = cost_lines(export.rows)
     except BillingRowError as e:
         raise UsageError(f"{args.file}: {e}") from e
-    with engine.begin() as connection:
-        sync_rules(connection, team_file.attribution)
-        stored = store_cost_lines(
-            connection,
-            lines,
-            attribution=Attribution.from_rules(team_file.attribution),
-            prices=_price_book(team_file),
-            fetched_at=SystemClock().now(),
-        )
+    stored = store_file_lines(engine, lines, team_file, SystemClock().now())
     for bad in export.bad[:SHOWN_BAD_LINES]:
         print(bad, file=sys.stderr)
     print(

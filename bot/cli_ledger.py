@@ -5,7 +5,7 @@ live here; bot.cli adds them with one call."""
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +17,13 @@ from bot.analysis.subscriptions import Cycle, Subscription, next_renewal, shift
 from bot.answers import runways
 from bot.cli_commands import _BadLinePrinter as BadLinePrinter  # FILE:LINE: reason
 from bot.clock import SystemClock
-from bot.config import TeamFile, load_settings, load_team_file
+from bot.config import load_settings, load_team_file
 from bot.errors import UsageError
 from bot.ingest.imports import ImportResult, read_import, source_name
 from bot.money import format_usd, parse_amount
-from bot.pricing import PriceBook
 from bot.providers import PROVIDERS, resolve_provider
 from bot.slack.blocks import aligned
-from bot.store.attribution import Attribution, sync_rules
-from bot.store.cost_lines import store_cost_lines
+from bot.store.cost_lines import store_file_lines
 from bot.store.db import make_engine, require_current
 from bot.store.purchases import list_purchases, record_purchase
 from bot.store.subscriptions import (
@@ -339,7 +337,7 @@ def import_csv(args: argparse.Namespace) -> int:
         return 1 if result.bad else 0
     engine = make_engine(args.database or settings.database_url)
     require_current(engine)
-    stored = store_import(engine, result, team_file, SystemClock().now())
+    stored = store_file_lines(engine, result.lines, team_file, SystemClock().now())
     cost = sum((line.cost or Decimal(0) for line in result.lines), Decimal(0))
     print(
         f"stored {stored:,} daily lines from {result.rows - len(result.bad):,} rows "
@@ -347,19 +345,6 @@ def import_csv(args: argparse.Namespace) -> int:
         + (f", {len(result.bad):,} bad rows (not stored)" if result.bad else "")
     )
     return 1 if result.bad else 0
-
-
-def store_import(engine: Engine, result: ImportResult, team_file: TeamFile, now: datetime) -> int:
-    """The file's lines in one transaction: all of them or, on a crash, none."""
-    with engine.begin() as connection:
-        sync_rules(connection, team_file.attribution)
-        return store_cost_lines(
-            connection,
-            result.lines,
-            attribution=Attribution.from_rules(team_file.attribution),
-            prices=PriceBook(team_file.prices.overrides, team_file.prices.discounts),
-            fetched_at=now,
-        )
 
 
 def import_preview(result: ImportResult, name: str) -> str:

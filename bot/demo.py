@@ -185,7 +185,7 @@ def run_demo(
     demo = _Demo(
         _fresh_store(url),
         spec,
-        PriceBook(team_file.prices.overrides, team_file.prices.discounts),
+        PriceBook.from_config(team_file.prices),
         Attribution.from_rules(team_file.attribution),
         now,
     )

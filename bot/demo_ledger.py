@@ -14,10 +14,11 @@ from sqlalchemy import Engine
 
 from bot.analysis.runway import Purchase
 from bot.analysis.subscriptions import Cycle, Subscription, shift
-from bot.cli_ledger import store_import, subs_table
+from bot.cli_ledger import subs_table
 from bot.config import ImportConfig, TeamFile
 from bot.ingest.imports import read_import
 from bot.money import format_usd
+from bot.store.cost_lines import store_file_lines
 from bot.store.purchases import record_purchase
 from bot.store.subscriptions import add_subscription, list_subscriptions
 
@@ -113,7 +114,7 @@ def load_ledger(engine: Engine, team_file: TeamFile, now: datetime, days: int, s
         )
     export = mistral_export(today, days, seed)
     result = read_import(io.BytesIO(export.encode()), MISTRAL_IMPORT)
-    stored = store_import(engine, result, team_file, now)
+    stored = store_file_lines(engine, result.lines, team_file, now)
     monthly = sum((s.monthly for s in subs), Decimal(0))
     imported = sum((line.cost or Decimal(0) for line in result.lines), Decimal(0))
     return (

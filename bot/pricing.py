@@ -22,7 +22,7 @@ import numpy.typing as npt
 from genai_prices import data_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
 
-from bot.config import DiscountConfig, PriceOverrideConfig
+from bot.config import DiscountConfig, PriceOverrideConfig, PricesConfig
 from bot.money import from_units
 from bot.providers import PROVIDERS, resolve_provider
 
@@ -121,6 +121,11 @@ class PriceBook:
             (resolve_provider(d.provider), d.model.lower()): d.percent for d in discounts
         }
         self.rates = functools.lru_cache(maxsize=65536)(self._resolve)
+
+    @classmethod
+    def from_config(cls, prices: PricesConfig) -> PriceBook:
+        """The book aispend.toml's [prices] describes."""
+        return cls(prices.overrides, prices.discounts)
 
     def __reduce__(self) -> tuple[type[PriceBook], tuple[Any, ...]]:
         """Pickled as its configuration; the memo is rebuilt where it is unpickled."""

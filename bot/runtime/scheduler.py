@@ -128,7 +128,7 @@ class Jobs:
                 sync_rules(connection, self.team_file.attribution)
             context = CollectContext(
                 self.engine,
-                PriceBook(self.team_file.prices.overrides, self.team_file.prices.discounts),
+                PriceBook.from_config(self.team_file.prices),
                 Attribution.from_rules(self.team_file.attribution),
                 self.clock,
             )

@@ -199,7 +199,7 @@ class Service:
             signing_secret=self.settings.slack_signing_secret,
             events=EventsSink(
                 self.engine,
-                PriceBook(team.prices.overrides, team.prices.discounts),
+                PriceBook.from_config(team.prices),
                 Attribution.from_rules(team.attribution),
                 self.settings.aispend_events_max_bytes,
             )

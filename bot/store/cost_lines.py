@@ -8,20 +8,37 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.clock import utc_midnight
+from bot.config import TeamFile
 from bot.domain import CostLine, Origin
 from bot.errors import StoreError
 from bot.money import to_units
 from bot.pricing import PriceBook, PriceKey, TokenTotals
-from bot.store.attribution import Attribution
+from bot.store.attribution import Attribution, sync_rules
 from bot.store.models import COST_LINE_KEY, table_of
 from bot.store.models import CostLine as CostLineRow
 from bot.store.rollups import RollupSums, replace_rollups
 
 _TABLE = table_of(CostLineRow)
+
+
+def store_file_lines(
+    engine: Engine, lines: Sequence[CostLine], team_file: TeamFile, now: datetime
+) -> int:
+    """Lines read from an export file, stored in one transaction (all of them or, on a crash,
+    none) with aispend.toml's attribution rules, synced first, and its prices."""
+    with engine.begin() as connection:
+        sync_rules(connection, team_file.attribution)
+        return store_cost_lines(
+            connection,
+            lines,
+            attribution=Attribution.from_rules(team_file.attribution),
+            prices=PriceBook.from_config(team_file.prices),
+            fetched_at=now,
+        )
 
 
 def store_cost_lines(
